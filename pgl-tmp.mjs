@@ -1,0 +1,11 @@
+import { PGlite } from '@electric-sql/pglite';
+let t=Date.now();
+const db = new PGlite(); await db.waitReady; console.log('mem init', Date.now()-t);
+t=Date.now();
+const r = await db.query("select 1::int8 as a, now() as b, '{\"x\":1}'::jsonb as c, $1::jsonb as d", [JSON.stringify({y:2})]);
+console.log(r.rows, typeof r.rows[0].a);
+const dump = await db.dumpDataDir('none'); console.log('dump', Date.now()-t, dump.size);
+t=Date.now();
+const db2 = new PGlite({loadDataDir: dump}); await db2.waitReady; console.log('load', Date.now()-t);
+t=Date.now();
+const db3 = new PGlite('/tmp/pgl-test-'+Date.now()); await db3.waitReady; console.log('dir init', Date.now()-t);
