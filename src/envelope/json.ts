@@ -1,8 +1,13 @@
 /**
  * JSON as it crosses a trust boundary: canonical bytes out (RFC 8785), strict parsing in.
  */
-import canonicalize from 'canonicalize';
+import canonicalizeModule from 'canonicalize';
 import { IcrosError } from '../errors.js';
+
+// canonicalize 2 is CommonJS (`module.exports = fn`) while its types declare a default
+// export; 3+ is ESM-only and cannot be loaded by mocha's require path on Node 20.
+const canonicalize = ((canonicalizeModule as unknown as { default?: unknown }).default ??
+  canonicalizeModule) as unknown as (value: unknown) => string | undefined;
 
 /** RFC 8785 (JCS) canonical JSON: what we sign and what audit hashes are computed over. */
 export function canonicalJson(value: unknown): string {

@@ -20,7 +20,7 @@ export function readSchema(relPath: string): Record<string, unknown> {
 function makeAjv(useDefaults: boolean): Ajv2020 {
   // `$data` stays off (GOTCHAS); allErrors is bounded by the schemas' maxLength/maxItems and
   // by MAX_REPORTED_ERRORS when reporting.
-  const ajv = new Ajv2020({ allErrors: true, strict: true, useDefaults, allowUnionTypes: true });
+  const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, useDefaults, allowUnionTypes: true });
   addFormats.default(ajv);
   return ajv;
 }

@@ -1,0 +1,130 @@
+/**
+ * The admin listener's Express app (DESIGN §5): analysts ingest, read and forward cases and
+ * follow messages; everything behind a bearer token, errors as problem+json. It never
+ * listens itself (`main.ts` does).
+ */
+import express from 'express';
+import { appendAudit } from '../audit/append.js';
+import type { GatewayContext } from '../context.js';
+import { parseUntrustedJson } from '../envelope/json.js';
+import { IcrosError } from '../errors.js';
+import { errorHandler, notFound, rawBody, requestId } from '../http/common.js';
+import { forwardCase } from '../outbound/forward.js';
+import type { DeliveryQueue } from '../outbound/queue.js';
+import type { Handling } from '../schema/validators.js';
+import { sql } from '../store/sql.js';
+import { authenticate, type Principal, requireRole } from './auth.js';
+import { ingestReports } from './reports.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestId);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    await ctx.db.query('SELECT 1');
+    res.json({ status: 'ready', country: ctx.config.country });
+  });
+
+  const api = express.Router();
+  api.use(authenticate(ctx.config));
+  const body = rawBody(ctx.config.admin.maxBodyBytes);
+  const who = (res: express.Response) => (res.locals.principal as Principal).name;
+
+  api.post('/reports', requireRole('analyst'), body, async (req, res) => {
+    const format = typeof req.query.format === 'string' ? req.query.format : 'icros-case';
+    const result = await ingestReports(ctx, format, bodyOf(req), who(res));
+    if (result.accepted.length === 0 && result.rejected.length > 0) {
+      throw new IcrosError('REPORT_INVALID', `${result.rejected.length} report(s) rejected, none stored`, {
+        errors: result.rejected.flatMap((r) => r.errors),
+      });
+    }
+    res.status(201).json(result);
+  });
+
+  api.get('/cases/:id', requireRole('analyst'), async (req, res) => {
+    const id = uuidParam(req.params.id, 'CASE_NOT_FOUND');
+    const [row] = await ctx.db.query(sql('getCase'), [id]);
+    if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${id}`);
+    await ctx.db.tx((q) =>
+      appendAudit(q, [{ actor: { kind: 'user', id: who(res) }, action: 'case.read', subject: { case: id }, detail: {} }], ctx.now()),
+    );
+    res.json(row);
+  });
+
+  api.post('/cases/:id/forward', requireRole('analyst'), body, async (req, res) => {
+    const id = uuidParam(req.params.id, 'CASE_NOT_FOUND');
+    const input = parseUntrustedJson(bodyOf(req), 'the forward request') as { to?: unknown; handling?: unknown };
+    if (typeof input !== 'object' || input === null) throw new IcrosError('REQUEST_INVALID', 'expected {"to": [...], "handling": {...}}');
+    if (!Array.isArray(input.to) || !input.to.every((t) => typeof t === 'string')) {
+      throw new IcrosError('REQUEST_INVALID', '"to" must be an array of country codes', {
+        errors: [{ location: '/to', rule: 'type', message: '"to" must be an array of country codes like ["DE"]' }],
+      });
+    }
+    const messages = await forwardCase(ctx, { caseId: id, to: input.to, handling: input.handling as Handling, actor: who(res) });
+    queue.kick();
+    res.status(202).json({ messages });
+  });
+
+  api.get('/messages', requireRole('analyst'), async (req, res) => {
+    const q = req.query;
+    const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
+    const limit = Math.min(Math.max(Number(str(q.limit) ?? 100) || 100, 1), 1000);
+    const cursor = str(q.cursor) ? decodeCursor(str(q.cursor)!) : null;
+    const rows = await ctx.db.query<{ created_at: Date; id: string }>(sql('listMessages'), [
+      str(q.direction),
+      str(q.state),
+      str(q.partner),
+      str(q.case) && UUID.test(str(q.case)!) ? str(q.case) : null,
+      cursor?.at ?? null,
+      cursor?.id ?? null,
+      limit,
+    ]);
+    const last = rows.at(-1);
+    res.json({ messages: rows, next: rows.length === limit && last ? encodeCursor(last.created_at, last.id) : null });
+  });
+
+  api.get('/messages/:id', requireRole('analyst'), async (req, res) => {
+    const id = uuidParam(req.params.id, 'MESSAGE_NOT_FOUND');
+    const rows = await ctx.db.query<{ peer: string }>(sql('getMessage'), [id]);
+    if (rows.length === 0) throw new IcrosError('MESSAGE_NOT_FOUND', `no message ${id}`);
+    const withAttempts = await Promise.all(
+      rows.map(async (m) => ({ ...m, attempts_history: await ctx.db.query(sql('listAttempts'), [id, m.peer]) })),
+    );
+    res.json(withAttempts.length === 1 ? withAttempts[0] : { messages: withAttempts });
+  });
+
+  app.use('/api', api);
+  app.use(notFound);
+  app.use(errorHandler);
+  return app;
+}
+
+function bodyOf(req: express.Request): Buffer {
+  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+}
+
+function uuidParam(v: unknown, code: 'CASE_NOT_FOUND' | 'MESSAGE_NOT_FOUND'): string {
+  if (typeof v !== 'string' || !UUID.test(v)) throw new IcrosError(code, `${JSON.stringify(v)} is not a UUID`);
+  return v.toLowerCase();
+}
+
+function encodeCursor(at: Date, id: string): string {
+  return Buffer.from(JSON.stringify([at.toISOString(), id])).toString('base64url');
+}
+
+function decodeCursor(c: string): { at: string; id: string } {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
+    if (typeof at === 'string' && typeof id === 'string' && UUID.test(id) && Number.isFinite(Date.parse(at))) return { at, id };
+  } catch {
+    // fall through
+  }
+  throw new IcrosError('REQUEST_INVALID', 'the cursor is not one this API returned');
+}

@@ -1,0 +1,108 @@
+/**
+ * Appending to the tamper-evident audit chain (DESIGN §7). Each event's `hash` is the
+ * lowercase hex SHA-256 of the RFC 8785 canonical JSON of the event without `hash`; its
+ * `prevHash` is the previous event's hash (64 zeros for the first). Appends run inside the
+ * caller's transaction, so an event exists exactly when the change it records does, and are
+ * serialized by the row lock on `audit_head`; one call appends a batch in one statement.
+ */
+import { canonicalJson } from '../envelope/json.js';
+import { sha256Hex } from '../envelope/digest.js';
+import { IcrosError } from '../errors.js';
+import type { Queryable } from '../store/db.js';
+import { sql } from '../store/sql.js';
+
+export type ActorKind = 'user' | 'partner' | 'system';
+
+export interface AuditInput {
+  actor: { kind: ActorKind; id: string };
+  action: string;
+  /** Ids only: `case`, `message`, `partner`. */
+  subject: { case?: string; message?: string; partner?: string };
+  /** Ids, digests, codes and counts only — never personal data. */
+  detail?: Record<string, unknown>;
+}
+
+export interface AuditEvent {
+  seq: number;
+  at: string;
+  actor: { kind: ActorKind; id: string };
+  action: string;
+  subject: AuditInput['subject'];
+  detail: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+
+export interface AuditHead {
+  seq: number;
+  hash: string;
+}
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** The hash of an event: SHA-256 over the canonical JSON of every field but `hash`. */
+export function hashEvent(e: Omit<AuditEvent, 'hash'>): string {
+  const { seq, at, actor, action, subject, detail, prevHash } = e;
+  return sha256Hex(canonicalJson({ seq, at, actor, action, subject, detail, prevHash }));
+}
+
+/** Append `inputs` in order; returns the new head. Must run inside a transaction. */
+export async function appendAudit(q: Queryable, inputs: AuditInput[], now: Date = new Date()): Promise<AuditHead> {
+  const [head] = await q.query<AuditHead>(sql('lockAuditHead'));
+  if (!head) throw new IcrosError('INTERNAL', 'audit_head row missing: migrations not applied');
+  let { seq, hash } = { seq: Number(head.seq), hash: head.hash };
+  if (inputs.length === 0) return { seq, hash };
+  const at = now.toISOString();
+  const rows = inputs.map((input) => {
+    const event = {
+      seq: seq + 1,
+      at,
+      actor: input.actor,
+      action: input.action,
+      subject: input.subject,
+      detail: input.detail ?? {},
+      prevHash: hash,
+    };
+    seq = event.seq;
+    hash = hashEvent(event);
+    return {
+      seq,
+      at,
+      actor_kind: input.actor.kind,
+      actor_id: input.actor.id,
+      action: input.action,
+      subject: event.subject,
+      detail: event.detail,
+      prev_hash: event.prevHash,
+      hash,
+    };
+  });
+  await q.query(sql('insertAuditEvents'), [JSON.stringify(rows)]);
+  await q.query(sql('setAuditHead'), [seq, hash]);
+  return { seq, hash };
+}
+
+/** Read events after `afterSeq` in chain order, in the DESIGN §7 shape. */
+export async function readAuditEvents(q: Queryable, afterSeq = 0, limit = 1000): Promise<AuditEvent[]> {
+  const rows = await q.query<Record<string, unknown>>(sql('listAuditEvents'), [afterSeq, limit]);
+  return rows.map((r) => ({
+    seq: Number(r.seq),
+    at: r.at as string,
+    actor: { kind: r.actor_kind as ActorKind, id: r.actor_id as string },
+    action: r.action as string,
+    subject: r.subject as AuditEvent['subject'],
+    detail: r.detail as Record<string, unknown>,
+    prevHash: r.prev_hash as string,
+    hash: r.hash as string,
+  }));
+}
+
+/** Recompute the chain over `events` (starting at `prev`); the first bad seq, or null. */
+export function firstBrokenLink(events: AuditEvent[], prev: AuditHead = { seq: 0, hash: GENESIS_HASH }): number | null {
+  let expected = prev;
+  for (const e of events) {
+    if (e.seq !== expected.seq + 1 || e.prevHash !== expected.hash || hashEvent(e) !== e.hash) return e.seq;
+    expected = { seq: e.seq, hash: e.hash };
+  }
+  return null;
+}

@@ -1,0 +1,99 @@
+/**
+ * The partner listener's Express app (DESIGN §4). It never listens itself: `server.ts`
+ * wraps it in the mTLS server. Checks run in contract order; every rejection is answered
+ * with problem+json and recorded in the audit log (rate-limit refusals only in the log, so
+ * a flood cannot flood the chain).
+ */
+import type { TLSSocket } from 'node:tls';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { appendAudit } from '../audit/append.js';
+import type { GatewayContext } from '../context.js';
+import { IcrosError, isIcrosError } from '../errors.js';
+import { errorHandler, normalizeHttpError, notFound, rawBody, requestId, sendProblem } from '../http/common.js';
+import { log } from '../log.js';
+import { identify } from './identity.js';
+import { RateLimiter } from './rate.js';
+import { receiveMessage } from './receive.js';
+
+export function createPartnerApp(ctx: GatewayContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const limiter = new RateLimiter();
+
+  app.use(requestId);
+  app.use((req, res, next) => {
+    const { partner, fingerprint } = identify(req.socket as TLSSocket, ctx.registry);
+    res.locals.partner = partner;
+    res.locals.fingerprint = fingerprint;
+    if (!limiter.take(partner.country, partner.ratePerSecond)) {
+      throw new IcrosError('RATE_LIMITED', `more than ${partner.ratePerSecond} requests per second from ${partner.country}`);
+    }
+    next();
+  });
+
+  app.get('/v1/ping', (_req, res) => {
+    res.json({
+      gateway: { country: ctx.config.country, agency: ctx.config.agency },
+      you: { country: res.locals.partner.country, agency: res.locals.partner.agency, tlsFingerprint: res.locals.fingerprint },
+      time: ctx.now().toISOString(),
+    });
+  });
+
+  app.post(
+    '/v1/messages',
+    (req, _res, next) => {
+      if (!req.is('application/jose')) {
+        throw new IcrosError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/jose, got ${req.get('content-type') ?? 'none'}`);
+      }
+      next();
+    },
+    rawBody(ctx.config.limits.maxBodyBytes),
+    async (req, res) => {
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const result = await receiveMessage(ctx, res.locals.partner, body);
+      log.info('message accepted', {
+        partner: res.locals.partner.country,
+        messageId: result.envelope?.id,
+        type: result.envelope?.type,
+        status: result.status,
+      });
+      res.status(result.status).type('application/jose').send(result.receiptJws);
+    },
+  );
+
+  app.use(notFound);
+  app.use(async (err: unknown, req: Request, res: Response, next: NextFunction) => {
+    const e = normalizeHttpError(err);
+    if (!isIcrosError(e, 'NOT_FOUND')) await auditRejection(ctx, req, res, e);
+    errorHandler(e, req, res, next);
+  });
+  return app;
+}
+
+async function auditRejection(ctx: GatewayContext, req: Request, res: Response, err: unknown): Promise<void> {
+  const code = err instanceof IcrosError ? err.code : 'INTERNAL';
+  const partner: string | undefined = res.locals.partner?.country;
+  log.warn('partner request rejected', { partner, code, path: req.path });
+  if (code === 'RATE_LIMITED') return;
+  try {
+    await ctx.db.tx((q) =>
+      appendAudit(
+        q,
+        [
+          {
+            actor: { kind: 'partner', id: partner ?? 'unknown' },
+            action: 'message.rejected',
+            subject: partner ? { partner } : {},
+            detail: { code, path: req.path, ...(partner ? {} : { tlsFingerprint: res.locals.fingerprint ?? null }) },
+          },
+        ],
+        ctx.now(),
+      ),
+    );
+  } catch (auditErr) {
+    log.error('could not audit a rejection', { code, err: (auditErr as Error).message });
+  }
+}
+
+export { sendProblem };

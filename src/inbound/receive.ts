@@ -1,0 +1,88 @@
+/**
+ * The receiver rules of DESIGN §4 after transport checks, in contract order: JWS header,
+ * kid and signature (401) → envelope schema (422) → from/to (403) → sentAt window (422) →
+ * duplicate (200 same receipt / 409) → case schema (422) → store + audit in one
+ * transaction → 201 with a signed receipt.
+ */
+import type { Partner } from '../config/load.js';
+import type { GatewayContext } from '../context.js';
+import { messageDigest } from '../envelope/digest.js';
+import { MESSAGE_TYP } from '../envelope/sign.js';
+import { verifyJws } from '../envelope/verify.js';
+import { IcrosError } from '../errors.js';
+import { type EnvelopeV1, validateCase, validateEnvelope } from '../schema/validators.js';
+import { acceptMessage, issueReceipt } from './accept.js';
+import { findInbound } from './dedup.js';
+
+export interface Received {
+  status: 200 | 201;
+  receiptJws: string;
+  envelope?: EnvelopeV1;
+}
+
+export async function receiveMessage(ctx: GatewayContext, partner: Partner, body: Buffer): Promise<Received> {
+  const jws = body.toString('latin1');
+  const verified = await verifyJws(jws, partner, MESSAGE_TYP);
+  const envelope = verified.payload;
+  if (!validateEnvelope(envelope)) {
+    throw new IcrosError('ENVELOPE_INVALID', 'the envelope does not match schemas/envelope/1.0.json', {
+      errors: validateEnvelope.problems(envelope),
+    });
+  }
+  if (envelope.from !== partner.country) {
+    throw new IcrosError('SENDER_MISMATCH', `from is ${envelope.from} but the mTLS partner is ${partner.country}`);
+  }
+  if (envelope.to !== ctx.config.country) {
+    throw new IcrosError('RECIPIENT_MISMATCH', `to is ${envelope.to} but this gateway is ${ctx.config.country}`);
+  }
+  checkSentAt(envelope.sentAt, ctx.now(), ctx.config.limits.clockSkewSeconds);
+
+  const digest = messageDigest(jws);
+  const previous = await findInbound(ctx.db, partner.country, envelope.id);
+  if (previous) return replay(ctx, partner, envelope, digest, previous);
+
+  if (envelope.case !== undefined && !validateCase(envelope.case)) {
+    throw new IcrosError('CASE_INVALID', 'the case does not match schemas/icros-case/1.0.json', {
+      errors: validateCase.problems(envelope.case).map((p) => ({ ...p, location: `/case${p.location === '/' ? '' : p.location}` })),
+    });
+  }
+  const accepted = await acceptMessage(ctx, partner, envelope, jws, digest);
+  if (accepted === 'duplicate') {
+    // A concurrent request with the same (from, id) committed first.
+    const again = await findInbound(ctx.db, partner.country, envelope.id);
+    if (!again) throw new IcrosError('INTERNAL', 'duplicate detected but the original message is missing');
+    return replay(ctx, partner, envelope, digest, again);
+  }
+  return { status: 201, receiptJws: accepted.receiptJws, envelope };
+}
+
+async function replay(
+  ctx: GatewayContext,
+  partner: Partner,
+  envelope: EnvelopeV1,
+  digest: string,
+  previous: { digest: string; receiptJws: string | null },
+): Promise<Received> {
+  if (previous.digest !== digest) {
+    throw new IcrosError(
+      'DUPLICATE_CONFLICT',
+      `message ${envelope.id} from ${partner.country} was already received with digest ${previous.digest}`,
+    );
+  }
+  // The receipt is written just after the message commits; a crash in between leaves none,
+  // so the resend gets one issued now (and stored, so later resends get the same bytes).
+  const receiptJws = previous.receiptJws ?? (await issueReceipt(ctx, partner, envelope.id, digest));
+  return { status: 200, receiptJws, envelope };
+}
+
+/** RFC 3339 `sentAt` within ±skew of our clock. */
+function checkSentAt(sentAt: string, now: Date, skewSeconds: number): void {
+  const t = Date.parse(sentAt);
+  const offset = Math.round((t - now.getTime()) / 1000);
+  if (!Number.isFinite(t) || Math.abs(offset) > skewSeconds) {
+    throw new IcrosError(
+      'SENT_AT_OUT_OF_WINDOW',
+      `sentAt ${sentAt} is ${offset}s from this gateway's clock; the window is ±${skewSeconds}s`,
+    );
+  }
+}

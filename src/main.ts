@@ -1,0 +1,86 @@
+/**
+ * Composition root: config → database → queue → servers → workers. `startGateway` returns
+ * the running gateway so the CLI, the demo and tests share one start-up path.
+ */
+import http from 'node:http';
+import type { Server } from 'node:net';
+import { createAdminApp } from './api/app.js';
+import type { GatewayConfig } from './config/load.js';
+import type { GatewayContext } from './context.js';
+import { partnerRegistry } from './inbound/identity.js';
+import { createPartnerApp } from './inbound/app.js';
+import { createPartnerServer, listen } from './inbound/server.js';
+import { log, setLogLevel } from './log.js';
+import { createEmbeddedQueue, type EmbeddedQueueOptions } from './outbound/embedded.js';
+import type { DeliveryQueue } from './outbound/queue.js';
+import { type Db, openDb } from './store/db.js';
+
+export interface Gateway {
+  ctx: GatewayContext;
+  queue: DeliveryQueue;
+  partnerUrl: string;
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions extends EmbeddedQueueOptions {
+  /** Use this database instead of opening the configured one (tests). */
+  db?: Db;
+  now?: () => Date;
+  /** Leave the delivery worker stopped (tests drive it). */
+  noWorker?: boolean;
+}
+
+export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<Gateway> {
+  setLogLevel(config.logLevel);
+  const db = opts.db ?? (await openDb(config.database));
+  const ctx: GatewayContext = { config, db, registry: partnerRegistry(config), now: opts.now ?? (() => new Date()) };
+  const queue = createEmbeddedQueue(ctx, opts);
+  const partnerServer = createPartnerServer(config, createPartnerApp(ctx));
+  const adminServer = http.createServer(createAdminApp(ctx, queue));
+  adminServer.requestTimeout = config.limits.requestTimeoutMs;
+  let partnerPort: number;
+  let adminPort: number;
+  try {
+    partnerPort = await listen(partnerServer, config.listen.partner.host, config.listen.partner.port);
+    adminPort = await listen(adminServer, config.listen.admin.host, config.listen.admin.port);
+  } catch (err) {
+    partnerServer.close();
+    adminServer.close();
+    if (!opts.db) await db.close();
+    throw err;
+  }
+  if (!opts.noWorker) queue.start();
+  const partnerUrl = `https://${hostForUrl(config.listen.partner.host)}:${partnerPort}`;
+  const adminUrl = `http://${hostForUrl(config.listen.admin.host)}:${adminPort}`;
+  log.info('gateway started', { country: config.country, partnerUrl, adminUrl, database: db.kind });
+
+  let stopped: Promise<void> | undefined;
+  return {
+    ctx,
+    queue,
+    partnerUrl,
+    adminUrl,
+    stop() {
+      stopped ??= (async () => {
+        await Promise.all([closeServer(partnerServer), closeServer(adminServer)]);
+        await queue.stop();
+        if (!opts.db) await db.close();
+        log.info('gateway stopped', { country: config.country });
+      })();
+      return stopped;
+    },
+  };
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function closeServer(server: Server & { closeAllConnections?: () => void; closeIdleConnections?: () => void }): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections?.();
+    setTimeout(() => server.closeAllConnections?.(), 2_000).unref();
+  });
+}

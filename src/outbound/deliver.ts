@@ -1,0 +1,163 @@
+/**
+ * One delivery attempt of one outbox row, and what it leads to (DESIGN §4, §5):
+ * - 200/201 with a receipt that verifies (partner key, our digest) → `delivered`;
+ * - network errors, timeouts, 408, 429, 5xx, or a receipt that does not verify → `retrying`
+ *   with capped exponential backoff, until attempts run out → `dead`;
+ * - any other 4xx → `dead` at once, with the partner's problem stored.
+ * The outcome, the attempt row and the audit event commit together.
+ */
+import { appendAudit } from '../audit/append.js';
+import type { Partner } from '../config/load.js';
+import type { GatewayContext } from '../context.js';
+import { verifyReceipt } from '../envelope/receipt.js';
+import { IcrosError } from '../errors.js';
+import { log } from '../log.js';
+import { sql } from '../store/sql.js';
+import { backoffDelay } from './backoff.js';
+import type { PartnerClient } from './client.js';
+
+export interface OutboxRow {
+  id: string;
+  peer: string;
+  type: string;
+  case_id: string | null;
+  jws: string;
+  digest: string;
+  attempts: number;
+  created_at: Date;
+}
+
+export type Outcome = 'delivered' | 'retrying' | 'dead';
+
+interface Failure {
+  permanent: boolean;
+  problem: { code: string; detail: string; status?: number; partnerProblem?: unknown };
+}
+
+export async function deliverOne(
+  ctx: GatewayContext,
+  partner: Partner,
+  client: PartnerClient,
+  row: OutboxRow,
+): Promise<Outcome> {
+  const startedAt = ctx.now();
+  let httpStatus: number | null = null;
+  try {
+    const res = await client.postMessage(row.jws);
+    httpStatus = res.status;
+    if (res.status !== 200 && res.status !== 201) throw rejected(partner, res.status, res.body);
+    const receipt = await verifyReceipt(res.body, partner, {
+      messageId: row.id,
+      messageDigest: row.digest,
+      from: ctx.config.country,
+    });
+    await ctx.db.tx(async (q) => {
+      await q.query(sql('insertReceipt'), [
+        'out',
+        partner.country,
+        row.id,
+        receipt.id,
+        res.body,
+        receipt.messageDigest,
+        receipt.auditHead.seq,
+        receipt.auditHead.hash,
+      ]);
+      await q.query(sql('markDelivered'), [partner.country, row.id]);
+      await q.query(sql('insertAttempt'), [row.id, partner.country, row.attempts, startedAt, 'delivered', httpStatus, null]);
+      await appendAudit(
+        q,
+        [
+          {
+            actor: { kind: 'system', id: 'delivery' },
+            action: 'message.delivered',
+            subject: { message: row.id, partner: partner.country, ...(row.case_id ? { case: row.case_id } : {}) },
+            detail: {
+              attempt: row.attempts,
+              receiptId: receipt.id,
+              partnerAuditHead: receipt.auditHead,
+              duplicate: res.status === 200,
+            },
+          },
+        ],
+        ctx.now(),
+      );
+    });
+    return 'delivered';
+  } catch (err) {
+    return recordFailure(ctx, partner, row, startedAt, httpStatus, classify(err));
+  }
+}
+
+function rejected(partner: Partner, status: number, body: string): IcrosError & { partnerProblem?: unknown } {
+  let partnerProblem: unknown;
+  try {
+    partnerProblem = JSON.parse(body);
+  } catch {
+    partnerProblem = body.slice(0, 500);
+  }
+  const code = (partnerProblem as { code?: string })?.code;
+  const e = new IcrosError('DELIVERY_REJECTED', `${partner.country} answered ${status}${code ? ` ${code}` : ''}`);
+  return Object.assign(e, { partnerProblem, httpStatus: status });
+}
+
+function classify(err: unknown): Failure {
+  const e = err instanceof IcrosError ? err : new IcrosError('DELIVERY_NETWORK_ERROR', String((err as Error)?.message ?? err));
+  const status = (e as { httpStatus?: number }).httpStatus;
+  // DESIGN §4: 4xx other than 408/429 are permanent; everything else may succeed later,
+  // including a forged or mismatched receipt (the partner's store is what counts).
+  const permanent = status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
+  return {
+    permanent,
+    problem: {
+      code: e.code,
+      detail: e.message,
+      ...(status !== undefined ? { status } : {}),
+      ...((e as { partnerProblem?: unknown }).partnerProblem !== undefined
+        ? { partnerProblem: (e as { partnerProblem?: unknown }).partnerProblem }
+        : {}),
+    },
+  };
+}
+
+async function recordFailure(
+  ctx: GatewayContext,
+  partner: Partner,
+  row: OutboxRow,
+  startedAt: Date,
+  httpStatus: number | null,
+  failure: Failure,
+): Promise<Outcome> {
+  const { maxAttempts, baseDelayMs, maxDelayMs } = ctx.config.delivery;
+  const outcome: Outcome = failure.permanent || row.attempts >= maxAttempts ? 'dead' : 'retrying';
+  const problem = JSON.stringify(failure.problem);
+  const nextAt = new Date(ctx.now().getTime() + backoffDelay(row.attempts, baseDelayMs, maxDelayMs));
+  await ctx.db.tx(async (q) => {
+    if (outcome === 'dead') await q.query(sql('markDead'), [partner.country, row.id, problem]);
+    else await q.query(sql('markRetrying'), [partner.country, row.id, nextAt, problem]);
+    await q.query(sql('insertAttempt'), [
+      row.id,
+      partner.country,
+      row.attempts,
+      startedAt,
+      failure.permanent ? 'permanent' : 'transient',
+      httpStatus,
+      problem,
+    ]);
+    await appendAudit(
+      q,
+      [
+        {
+          actor: { kind: 'system', id: 'delivery' },
+          action: outcome === 'dead' ? 'message.dead' : 'message.attempt.failed',
+          subject: { message: row.id, partner: partner.country, ...(row.case_id ? { case: row.case_id } : {}) },
+          detail: { attempt: row.attempts, code: failure.problem.code, status: httpStatus },
+        },
+      ],
+      ctx.now(),
+    );
+  });
+  const line = { partner: partner.country, messageId: row.id, attempt: row.attempts, code: failure.problem.code, status: httpStatus };
+  if (outcome === 'dead') log.warn('message dead', line);
+  else log.info('delivery attempt failed; will retry', { ...line, nextAttemptAt: nextAt.toISOString() });
+  return outcome;
+}

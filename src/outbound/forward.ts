@@ -1,0 +1,86 @@
+/**
+ * Forwarding a case: one message per partner, each signed once here; the exact JWS bytes
+ * and the audit events are written to the outbox in one transaction (DESIGN §4: every retry
+ * resends these bytes). The delivery queue picks the rows up from there.
+ */
+import { v7 as uuidv7 } from 'uuid';
+import { appendAudit, type AuditInput } from '../audit/append.js';
+import type { GatewayContext } from '../context.js';
+import { messageDigest } from '../envelope/digest.js';
+import { MESSAGE_TYP, signJws } from '../envelope/sign.js';
+import { IcrosError } from '../errors.js';
+import { type CaseV1, type EnvelopeV1, type Handling, validateEnvelope } from '../schema/validators.js';
+import { sql } from '../store/sql.js';
+
+export interface ForwardRequest {
+  caseId: string;
+  to: string[];
+  handling: Handling;
+  /** Who asked (user name), for the audit log. */
+  actor: string;
+}
+
+export interface QueuedMessage {
+  id: string;
+  to: string;
+  digest: string;
+  state: 'queued';
+}
+
+export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Promise<QueuedMessage[]> {
+  const to = [...new Set(req.to)];
+  if (to.length === 0) throw new IcrosError('REQUEST_INVALID', '"to" must name at least one partner country');
+  for (const cc of to) {
+    if (!ctx.registry.byCountry(cc)) {
+      throw new IcrosError('FORWARD_PARTNER_UNKNOWN', `${JSON.stringify(cc)} is not a registered partner of ${ctx.config.country}`);
+    }
+  }
+  const [row] = await ctx.db.query<{ doc: CaseV1; withdrawn_at: Date | null }>(sql('getCase'), [req.caseId]);
+  if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${req.caseId}`);
+  if (row.withdrawn_at) throw new IcrosError('REQUEST_INVALID', `case ${req.caseId} was withdrawn and cannot be forwarded`);
+
+  const sentAt = ctx.now().toISOString();
+  const signed = await Promise.all(
+    to.map(async (country) => {
+      const envelope: EnvelopeV1 = {
+        v: 1,
+        id: uuidv7(),
+        type: 'case.transfer',
+        from: ctx.config.country,
+        to: country,
+        sentAt,
+        handling: req.handling,
+        case: row.doc,
+      };
+      if (!validateEnvelope(envelope)) {
+        throw new IcrosError('REQUEST_INVALID', 'the forward request does not make a valid envelope', {
+          errors: validateEnvelope.problems(envelope),
+        });
+      }
+      const jws = await signJws(envelope, ctx.config.signing, MESSAGE_TYP);
+      return { envelope, jws, digest: messageDigest(jws) };
+    }),
+  );
+
+  await ctx.db.tx(async (q) => {
+    const events: AuditInput[] = [];
+    for (const { envelope, jws, digest } of signed) {
+      await q.query(sql('insertOutbound'), [envelope.id, envelope.to, envelope.type, row.doc.id, row.doc.version, jws, digest]);
+      events.push({
+        actor: { kind: 'user', id: req.actor },
+        action: 'case.forwarded',
+        subject: { case: row.doc.id, message: envelope.id, partner: envelope.to },
+        detail: {
+          version: row.doc.version,
+          digest,
+          tlp: req.handling.tlp,
+          handlingCode: req.handling.code,
+          purpose: req.handling.purpose,
+          legalBasis: req.handling.legalBasis,
+        },
+      });
+    }
+    await appendAudit(q, events, ctx.now());
+  });
+  return signed.map(({ envelope, digest }) => ({ id: envelope.id, to: envelope.to, digest, state: 'queued' as const }));
+}

@@ -1,0 +1,73 @@
+import pg from 'pg';
+import { IcrosError } from '../errors.js';
+import type { Db, TxQueryable } from './db.js';
+
+// int8 (audit seq, counts) as numbers: our values stay far below 2^53.
+const types = {
+  getTypeParser: (oid: number, format?: string) =>
+    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'),
+};
+
+export async function openPostgres(url: string, schema: string | undefined, max: number): Promise<Db> {
+  if (schema) {
+    const admin = new pg.Client({ connectionString: url });
+    await connectOrExplain(admin, url);
+    try {
+      await admin.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    } finally {
+      await admin.end();
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    types,
+    ...(schema ? { options: `-c search_path="${schema}"` } : {}),
+  });
+  // An idle client's error (server restart) must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  const client = await connectOrExplain(pool, url);
+  client.release();
+
+  const run = async <T>(q: { query: pg.Pool['query'] }, sql: string, params?: readonly unknown[]) =>
+    (await q.query(sql, params as unknown[])).rows as T[];
+
+  return {
+    kind: 'postgres',
+    query: (sql, params) => run(pool, sql, params),
+    async tx(fn) {
+      const c = await pool.connect();
+      try {
+        await c.query('BEGIN');
+        const q: TxQueryable = {
+          query: (sql, params) => run(c, sql, params),
+          exec: async (sql) => {
+            await c.query(sql);
+          },
+        };
+        const result = await fn(q);
+        await c.query('COMMIT');
+        return result;
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        c.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+async function connectOrExplain<T extends pg.Client | pg.Pool>(c: T, url: string) {
+  try {
+    return (await c.connect()) as T extends pg.Pool ? pg.PoolClient : undefined;
+  } catch (cause) {
+    const where = new URL(url);
+    throw new IcrosError(
+      'CONFIG_INVALID',
+      `cannot connect to PostgreSQL at ${where.host}${where.pathname}: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+}

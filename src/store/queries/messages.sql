@@ -1,0 +1,81 @@
+-- name: insertOutbound
+-- A new outbox row with the exact JWS bytes; due at once.
+INSERT INTO messages (id, direction, peer, type, case_id, case_version, jws, digest, state, next_attempt_at)
+VALUES ($1, 'out', $2, $3, $4, $5, $6, $7, 'queued', now());
+
+-- name: insertInbound
+-- An accepted inbound message; (peer, id) already present means a concurrent duplicate.
+INSERT INTO messages (id, direction, peer, type, case_id, case_version, jws, digest, state, delivered_at)
+VALUES ($1, 'in', $2, $3, $4, $5, $6, $7, 'accepted', now())
+ON CONFLICT (direction, peer, id) DO NOTHING
+RETURNING id;
+
+-- name: findInbound
+-- A message already received from this partner, with the receipt we answered.
+SELECT m.digest, r.jws AS receipt_jws
+FROM messages m LEFT JOIN receipts r ON r.direction = 'in' AND r.peer = m.peer AND r.message_id = m.id
+WHERE m.direction = 'in' AND m.peer = $1 AND m.id = $2;
+
+-- name: claimDue
+-- Take up to $1 outbound messages that are due (or whose sending lease ran out) and lease
+-- them for $2 milliseconds. SKIP LOCKED lets several workers or replicas claim disjoint rows.
+UPDATE messages m
+SET state = 'sending', attempts = m.attempts + 1, updated_at = now(),
+    lease_until = now() + ($2::int * interval '1 millisecond')
+FROM (
+  SELECT direction, peer, id FROM messages
+  WHERE direction = 'out'
+    AND ((state IN ('queued', 'retrying') AND next_attempt_at <= now())
+      OR (state = 'sending' AND lease_until < now()))
+  ORDER BY next_attempt_at
+  LIMIT $1
+  FOR UPDATE SKIP LOCKED
+) due
+WHERE m.direction = due.direction AND m.peer = due.peer AND m.id = due.id
+RETURNING m.id, m.peer, m.type, m.case_id, m.jws, m.digest, m.attempts, m.created_at;
+
+-- name: markDelivered
+UPDATE messages SET state = 'delivered', delivered_at = now(), updated_at = now(), lease_until = NULL, last_error = NULL
+WHERE direction = 'out' AND peer = $1 AND id = $2 AND state = 'sending';
+
+-- name: markRetrying
+UPDATE messages SET state = 'retrying', next_attempt_at = $3, last_error = $4::jsonb, updated_at = now(), lease_until = NULL
+WHERE direction = 'out' AND peer = $1 AND id = $2 AND state = 'sending';
+
+-- name: markDead
+UPDATE messages SET state = 'dead', last_error = $3::jsonb, updated_at = now(), lease_until = NULL, next_attempt_at = NULL
+WHERE direction = 'out' AND peer = $1 AND id = $2 AND state = 'sending';
+
+-- name: insertAttempt
+INSERT INTO delivery_attempts (message_id, peer, attempt, started_at, outcome, http_status, problem)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
+ON CONFLICT (message_id, peer, attempt) DO NOTHING;
+
+-- name: nextDueAt
+-- When the earliest waiting outbound message is due (the worker sleeps until then).
+SELECT min(next_attempt_at) AS at FROM messages WHERE direction = 'out' AND state IN ('queued', 'retrying');
+
+-- name: listMessages
+-- Newest first; optional filters on direction, state, peer, case; cursor = (created_at, id).
+SELECT id, direction, peer, type, case_id, case_version, digest, state, attempts, next_attempt_at,
+       last_error, created_at, updated_at, delivered_at
+FROM messages
+WHERE ($1::text IS NULL OR direction = $1)
+  AND ($2::text IS NULL OR state = $2)
+  AND ($3::text IS NULL OR peer = $3)
+  AND ($4::uuid IS NULL OR case_id = $4)
+  AND ($5::timestamptz IS NULL OR (created_at, id) < ($5::timestamptz, $6::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $7;
+
+-- name: getMessage
+SELECT id, direction, peer, type, case_id, case_version, digest, state, attempts, next_attempt_at,
+       last_error, created_at, updated_at, delivered_at
+FROM messages WHERE id = $1 ORDER BY direction;
+
+-- name: listAttempts
+SELECT attempt, started_at, ended_at, outcome, http_status, problem
+FROM delivery_attempts WHERE message_id = $1 AND peer = $2 ORDER BY attempt;
+
+-- name: countByState
+SELECT direction, state, count(*)::int AS n FROM messages GROUP BY direction, state;

@@ -1,0 +1,122 @@
+/** Clients for e2e tests: the admin API with a dev token, and raw mTLS requests as a partner. */
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { v7 as uuidv7 } from 'uuid';
+import { CompactSign } from 'jose';
+import { createPrivateKey } from 'node:crypto';
+import { canonicalJson } from '../../src/envelope/json.js';
+import { thumbprintS256 } from '../../src/pki/issue.js';
+
+export function token(pki: string, cc: string, role: 'analyst' | 'auditor' | 'admin' = 'analyst'): string {
+  return JSON.parse(readFileSync(path.join(pki, cc, 'admin-tokens.json'), 'utf8'))[role];
+}
+
+export async function admin(
+  baseUrl: string,
+  tok: string | undefined,
+  method: string,
+  p: string,
+  body?: unknown,
+): Promise<{ status: number; json: any; headers: Headers }> {
+  const res = await fetch(`${baseUrl}${p}`, {
+    method,
+    headers: { ...(tok ? { authorization: `Bearer ${tok}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, json, headers: res.headers };
+}
+
+export interface TlsIdentity {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+export function tlsIdentity(pki: string, cc: string): TlsIdentity {
+  return {
+    cert: readFileSync(path.join(pki, cc, 'tls.crt'), 'utf8'),
+    key: readFileSync(path.join(pki, cc, 'tls.key'), 'utf8'),
+    ca: readFileSync(path.join(pki, 'ca.crt'), 'utf8'),
+  };
+}
+
+/** One request over a fresh mTLS connection (no agent: each test sees its own handshake). */
+export function partnerRequest(
+  url: string,
+  id: Partial<TlsIdentity> & { ca: string },
+  opts: { method?: string; path?: string; body?: string | Buffer; contentType?: string; tls?: https.RequestOptions } = {},
+): Promise<{ status: number; body: string; contentType: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = https.request(
+      {
+        host: u.hostname,
+        port: u.port,
+        method: opts.method ?? 'POST',
+        path: opts.path ?? '/v1/messages',
+        cert: id.cert,
+        key: id.key,
+        ca: id.ca,
+        agent: false,
+        minVersion: 'TLSv1.3',
+        headers: opts.contentType === undefined ? { 'content-type': 'application/jose' } : opts.contentType ? { 'content-type': opts.contentType } : {},
+        ...opts.tls,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), contentType: String(res.headers['content-type'] ?? '') }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+export function signingKey(pki: string, cc: string) {
+  const certPem = readFileSync(path.join(pki, cc, 'sign.crt'), 'utf8');
+  return { key: createPrivateKey(readFileSync(path.join(pki, cc, 'sign.key'), 'utf8')), kid: thumbprintS256(certPem) };
+}
+
+export const HANDLING = { tlp: 'AMBER', code: 'H1', purpose: 'Fraud investigation', legalBasis: 'Budapest Convention Art. 25' } as const;
+
+export function sampleCase(overrides: Record<string, unknown> = {}) {
+  const c = JSON.parse(readFileSync(new URL('../../schemas/icros-case/samples/phishing-bank.json', import.meta.url), 'utf8'));
+  return { ...c, id: crypto.randomUUID(), ...overrides };
+}
+
+export function envelope(from: string, to: string, overrides: Record<string, unknown> = {}) {
+  return {
+    v: 1,
+    id: uuidv7(),
+    type: 'case.transfer',
+    from,
+    to,
+    sentAt: new Date().toISOString(),
+    handling: HANDLING,
+    case: sampleCase(),
+    ...overrides,
+  };
+}
+
+/** Sign `payload` as `cc` (or with `keyOf`'s key), with header overrides; raw bytes if a string. */
+export async function signAs(
+  pki: string,
+  cc: string,
+  payload: unknown,
+  header: Record<string, unknown> = {},
+): Promise<string> {
+  const { key, kid } = signingKey(pki, cc);
+  const bytes = new TextEncoder().encode(typeof payload === 'string' ? payload : canonicalJson(payload));
+  return new CompactSign(bytes).setProtectedHeader({ alg: 'PS256', typ: 'icros-msg+jws', kid, ...header } as never).sign(key);
+}
