@@ -16,15 +16,27 @@ export const ERRORS = {
   JWS_MALFORMED: { status: 401, title: 'The body is not a JWS in compact serialization' },
   JWS_HEADER_INVALID: { status: 401, title: 'The JWS protected header is not acceptable' },
   JWS_ALG_NOT_ALLOWED: { status: 401, title: "The JWS algorithm is not in the partner's allow-list" },
-  JWS_CRIT_UNSUPPORTED: { status: 401, title: 'The JWS names a critical extension this gateway does not support' },
+  JWS_CRIT_UNSUPPORTED: {
+    status: 401,
+    title: 'The JWS names a critical extension this gateway does not support',
+  },
   JWS_KID_UNKNOWN: { status: 401, title: "The JWS kid is not one of the partner's registered signing keys" },
   JWS_SIGNATURE_INVALID: { status: 401, title: 'The JWS signature does not verify' },
-  PAYLOAD_FORBIDDEN_KEY: { status: 422, title: 'The payload contains a forbidden key (__proto__, constructor, prototype)' },
+  PAYLOAD_FORBIDDEN_KEY: {
+    status: 422,
+    title: 'The payload contains a forbidden key (__proto__, constructor, prototype)',
+  },
   ENVELOPE_INVALID: { status: 422, title: 'The envelope does not match schemas/envelope/1.0.json' },
   SENDER_MISMATCH: { status: 403, title: 'The envelope "from" is not the partner authenticated by mTLS' },
   RECIPIENT_MISMATCH: { status: 403, title: 'The envelope "to" is not this gateway' },
-  SENT_AT_OUT_OF_WINDOW: { status: 422, title: 'The envelope "sentAt" is outside the accepted clock-skew window' },
-  DUPLICATE_CONFLICT: { status: 409, title: 'A different message with the same id was already received from this partner' },
+  SENT_AT_OUT_OF_WINDOW: {
+    status: 422,
+    title: 'The envelope "sentAt" is outside the accepted clock-skew window',
+  },
+  DUPLICATE_CONFLICT: {
+    status: 409,
+    title: 'A different message with the same id was already received from this partner',
+  },
   CASE_INVALID: { status: 422, title: 'The case does not match schemas/icros-case/1.0.json' },
 
   // Admin API.
@@ -37,7 +49,10 @@ export const ERRORS = {
   REPORT_INVALID: { status: 422, title: 'The report is not valid' },
   CASE_NOT_FOUND: { status: 404, title: 'No case with this id' },
   MESSAGE_NOT_FOUND: { status: 404, title: 'No message with this id' },
-  FORWARD_PARTNER_UNKNOWN: { status: 422, title: 'The forward names a country that is not a registered partner' },
+  FORWARD_PARTNER_UNKNOWN: {
+    status: 422,
+    title: 'The forward names a country that is not a registered partner',
+  },
   NOT_FOUND: { status: 404, title: 'No such route' },
 
   // Sender side: why a delivery attempt failed (stored on the message, shown in GET /api/messages).
@@ -45,7 +60,10 @@ export const ERRORS = {
   DELIVERY_TIMEOUT: { status: 504, title: 'The partner did not answer in time' },
   DELIVERY_REJECTED: { status: 502, title: 'The partner rejected the message' },
   RECEIPT_INVALID: { status: 502, title: "The partner's receipt does not verify" },
-  RECEIPT_DIGEST_MISMATCH: { status: 502, title: "The partner's receipt is not for the bytes that were sent" },
+  RECEIPT_DIGEST_MISMATCH: {
+    status: 502,
+    title: "The partner's receipt is not for the bytes that were sent",
+  },
 
   // Operator side.
   CONFIG_INVALID: { status: 500, title: 'The gateway configuration is not valid' },
@@ -104,7 +122,8 @@ export function problemType(code: ErrorCode): string {
 
 /** Render any thrown value as a problem. Unknown errors become INTERNAL without their text. */
 export function toProblem(err: unknown, instance?: string): Problem {
-  const e = err instanceof IcrosError ? err : new IcrosError('INTERNAL', 'Internal error; see the gateway log');
+  const e =
+    err instanceof IcrosError ? err : new IcrosError('INTERNAL', 'Internal error; see the gateway log');
   const problem: Problem = {
     type: problemType(e.code),
     title: ERRORS[e.code].title,

@@ -7,8 +7,8 @@ import type { Server } from 'node:net';
 import { createAdminApp } from './api/app.js';
 import type { GatewayConfig } from './config/load.js';
 import type { GatewayContext } from './context.js';
-import { partnerRegistry } from './inbound/identity.js';
 import { createPartnerApp } from './inbound/app.js';
+import { partnerRegistry } from './inbound/identity.js';
 import { createPartnerServer, listen } from './inbound/server.js';
 import { log, setLogLevel } from './log.js';
 import { createEmbeddedQueue, type EmbeddedQueueOptions } from './outbound/embedded.js';
@@ -34,7 +34,12 @@ export interface StartOptions extends EmbeddedQueueOptions {
 export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<Gateway> {
   setLogLevel(config.logLevel);
   const db = opts.db ?? (await openDb(config.database));
-  const ctx: GatewayContext = { config, db, registry: partnerRegistry(config), now: opts.now ?? (() => new Date()) };
+  const ctx: GatewayContext = {
+    config,
+    db,
+    registry: partnerRegistry(config),
+    now: opts.now ?? (() => new Date()),
+  };
   const queue = createEmbeddedQueue(ctx, opts);
   const partnerServer = createPartnerServer(config, createPartnerApp(ctx));
   const adminServer = http.createServer(createAdminApp(ctx, queue));
@@ -77,7 +82,9 @@ function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-function closeServer(server: Server & { closeAllConnections?: () => void; closeIdleConnections?: () => void }): Promise<void> {
+function closeServer(
+  server: Server & { closeAllConnections?: () => void; closeIdleConnections?: () => void },
+): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
     server.closeIdleConnections?.();

@@ -53,21 +53,36 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
     const [row] = await ctx.db.query(sql('getCase'), [id]);
     if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${id}`);
     await ctx.db.tx((q) =>
-      appendAudit(q, [{ actor: { kind: 'user', id: who(res) }, action: 'case.read', subject: { case: id }, detail: {} }], ctx.now()),
+      appendAudit(
+        q,
+        [{ actor: { kind: 'user', id: who(res) }, action: 'case.read', subject: { case: id }, detail: {} }],
+        ctx.now(),
+      ),
     );
     res.json(row);
   });
 
   api.post('/cases/:id/forward', requireRole('analyst'), body, async (req, res) => {
     const id = uuidParam(req.params.id, 'CASE_NOT_FOUND');
-    const input = parseUntrustedJson(bodyOf(req), 'the forward request') as { to?: unknown; handling?: unknown };
-    if (typeof input !== 'object' || input === null) throw new IcrosError('REQUEST_INVALID', 'expected {"to": [...], "handling": {...}}');
+    const input = parseUntrustedJson(bodyOf(req), 'the forward request') as {
+      to?: unknown;
+      handling?: unknown;
+    };
+    if (typeof input !== 'object' || input === null)
+      throw new IcrosError('REQUEST_INVALID', 'expected {"to": [...], "handling": {...}}');
     if (!Array.isArray(input.to) || !input.to.every((t) => typeof t === 'string')) {
       throw new IcrosError('REQUEST_INVALID', '"to" must be an array of country codes', {
-        errors: [{ location: '/to', rule: 'type', message: '"to" must be an array of country codes like ["DE"]' }],
+        errors: [
+          { location: '/to', rule: 'type', message: '"to" must be an array of country codes like ["DE"]' },
+        ],
       });
     }
-    const messages = await forwardCase(ctx, { caseId: id, to: input.to, handling: input.handling as Handling, actor: who(res) });
+    const messages = await forwardCase(ctx, {
+      caseId: id,
+      to: input.to,
+      handling: input.handling as Handling,
+      actor: who(res),
+    });
     queue.kick();
     res.status(202).json({ messages });
   });
@@ -87,7 +102,10 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
       limit,
     ]);
     const last = rows.at(-1);
-    res.json({ messages: rows, next: rows.length === limit && last ? encodeCursor(last.created_at, last.id) : null });
+    res.json({
+      messages: rows,
+      next: rows.length === limit && last ? encodeCursor(last.created_at, last.id) : null,
+    });
   });
 
   api.get('/messages/:id', requireRole('analyst'), async (req, res) => {
@@ -95,7 +113,10 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
     const rows = await ctx.db.query<{ peer: string }>(sql('getMessage'), [id]);
     if (rows.length === 0) throw new IcrosError('MESSAGE_NOT_FOUND', `no message ${id}`);
     const withAttempts = await Promise.all(
-      rows.map(async (m) => ({ ...m, attempts_history: await ctx.db.query(sql('listAttempts'), [id, m.peer]) })),
+      rows.map(async (m) => ({
+        ...m,
+        attempts_history: await ctx.db.query(sql('listAttempts'), [id, m.peer]),
+      })),
     );
     res.json(withAttempts.length === 1 ? withAttempts[0] : { messages: withAttempts });
   });
@@ -111,7 +132,8 @@ function bodyOf(req: express.Request): Buffer {
 }
 
 function uuidParam(v: unknown, code: 'CASE_NOT_FOUND' | 'MESSAGE_NOT_FOUND'): string {
-  if (typeof v !== 'string' || !UUID.test(v)) throw new IcrosError(code, `${JSON.stringify(v)} is not a UUID`);
+  if (typeof v !== 'string' || !UUID.test(v))
+    throw new IcrosError(code, `${JSON.stringify(v)} is not a UUID`);
   return v.toLowerCase();
 }
 
@@ -122,7 +144,8 @@ function encodeCursor(at: Date, id: string): string {
 function decodeCursor(c: string): { at: string; id: string } {
   try {
     const [at, id] = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
-    if (typeof at === 'string' && typeof id === 'string' && UUID.test(id) && Number.isFinite(Date.parse(at))) return { at, id };
+    if (typeof at === 'string' && typeof id === 'string' && UUID.test(id) && Number.isFinite(Date.parse(at)))
+      return { at, id };
   } catch {
     // fall through
   }

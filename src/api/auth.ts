@@ -26,7 +26,8 @@ export function authenticate(config: GatewayConfig): RequestHandler {
     if (!m) throw new IcrosError('AUTH_INVALID', 'the Authorization header is not "Bearer <token>"');
     const digest = Buffer.from(hashToken(m[1]!), 'hex');
     let found: Principal | undefined;
-    for (const t of known) if (timingSafeEqual(t.digest, digest) && !found) found = { name: t.name, role: t.role };
+    for (const t of known)
+      if (timingSafeEqual(t.digest, digest) && !found) found = { name: t.name, role: t.role };
     if (!found) throw new IcrosError('AUTH_INVALID', 'the token is not known to this gateway');
     res.locals.principal = found;
     next();
@@ -39,7 +40,10 @@ export function requireRole(...roles: Role[]): RequestHandler {
     const p = res.locals.principal as Principal | undefined;
     if (!p) throw new IcrosError('AUTH_REQUIRED', 'send Authorization: Bearer <token>');
     if (p.role !== 'admin' && !roles.includes(p.role)) {
-      throw new IcrosError('ROLE_FORBIDDEN', `role ${p.role} cannot do this; needs ${[...roles, 'admin'].join(' or ')}`);
+      throw new IcrosError(
+        'ROLE_FORBIDDEN',
+        `role ${p.role} cannot do this; needs ${[...roles, 'admin'].join(' or ')}`,
+      );
     }
     next();
   };

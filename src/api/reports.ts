@@ -20,21 +20,42 @@ export interface IngestResult {
   rejected: { index: number; errors: ProblemItem[] }[];
 }
 
-export async function ingestReports(ctx: GatewayContext, format: string, body: Buffer, actor: string): Promise<IngestResult> {
+export async function ingestReports(
+  ctx: GatewayContext,
+  format: string,
+  body: Buffer,
+  actor: string,
+): Promise<IngestResult> {
   if (!(FORMATS as readonly string[]).includes(format)) {
-    throw new IcrosError('FORMAT_UNSUPPORTED', `format ${JSON.stringify(format)} is not supported; use one of ${FORMATS.join(', ')}`);
+    throw new IcrosError(
+      'FORMAT_UNSUPPORTED',
+      `format ${JSON.stringify(format)} is not supported; use one of ${FORMATS.join(', ')}`,
+    );
   }
   const doc = parseUntrustedJson(body, 'the report');
   const list: unknown[] = Array.isArray(doc) ? doc : isCasesWrapper(doc) ? doc.cases : [doc];
   if (list.length > MAX_CASES_PER_REQUEST) {
-    throw new IcrosError('REPORT_INVALID', `at most ${MAX_CASES_PER_REQUEST} cases per request, got ${list.length}`);
+    throw new IcrosError(
+      'REPORT_INVALID',
+      `at most ${MAX_CASES_PER_REQUEST} cases per request, got ${list.length}`,
+    );
   }
-  const prefix = Array.isArray(doc) ? (i: number) => `/${i}` : isCasesWrapper(doc) ? (i: number) => `/cases/${i}` : () => '';
+  const prefix = Array.isArray(doc)
+    ? (i: number) => `/${i}`
+    : isCasesWrapper(doc)
+      ? (i: number) => `/cases/${i}`
+      : () => '';
   const result: IngestResult = { accepted: [], rejected: [] };
   for (const [index, c] of list.entries()) {
     const errors = validateCase(c) ? ownOrigin(ctx, c) : validateCase.problems(c);
     if (errors.length) {
-      result.rejected.push({ index, errors: errors.map((e) => ({ ...e, location: `${prefix(index)}${e.location === '/' ? '' : e.location}` || '/' })) });
+      result.rejected.push({
+        index,
+        errors: errors.map((e) => ({
+          ...e,
+          location: `${prefix(index)}${e.location === '/' ? '' : e.location}` || '/',
+        })),
+      });
       continue;
     }
     try {
@@ -63,20 +84,51 @@ function ownOrigin(ctx: GatewayContext, c: CaseV1): ProblemItem[] {
   ];
 }
 
-async function storeLocalCase(ctx: GatewayContext, c: CaseV1, actor: string, at: string): Promise<'created' | 'unchanged'> {
+async function storeLocalCase(
+  ctx: GatewayContext,
+  c: CaseV1,
+  actor: string,
+  at: string,
+): Promise<'created' | 'unchanged'> {
   const digest = `sha256:${sha256Hex(canonicalJson(c))}`;
   return ctx.db.tx(async (q) => {
-    const inserted = await q.query(sql('insertCase'), [c.id, c.version, c.origin.country, null, null, JSON.stringify(c), digest, null]);
+    const inserted = await q.query(sql('insertCase'), [
+      c.id,
+      c.version,
+      c.origin.country,
+      null,
+      null,
+      JSON.stringify(c),
+      digest,
+      null,
+    ]);
     if (inserted.length === 0) {
       const [existing] = await q.query<{ digest: string }>(sql('getCaseVersion'), [c.id, c.version]);
       if (existing?.digest === digest) return 'unchanged';
-      throw new IcrosError('REPORT_INVALID', `case ${c.id} version ${c.version} already exists with other content; raise the version`, {
-        errors: [{ location: `${at}/version`, rule: 'unique', message: 'this version already exists with other content' }],
-      });
+      throw new IcrosError(
+        'REPORT_INVALID',
+        `case ${c.id} version ${c.version} already exists with other content; raise the version`,
+        {
+          errors: [
+            {
+              location: `${at}/version`,
+              rule: 'unique',
+              message: 'this version already exists with other content',
+            },
+          ],
+        },
+      );
     }
     await appendAudit(
       q,
-      [{ actor: { kind: 'user', id: actor }, action: 'case.created', subject: { case: c.id }, detail: { version: c.version, digest, format: 'icros-case' } }],
+      [
+        {
+          actor: { kind: 'user', id: actor },
+          action: 'case.created',
+          subject: { case: c.id },
+          detail: { version: c.version, digest, format: 'icros-case' },
+        },
+      ],
       ctx.now(),
     );
     return 'created';

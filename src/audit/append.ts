@@ -5,8 +5,9 @@
  * caller's transaction, so an event exists exactly when the change it records does, and are
  * serialized by the row lock on `audit_head`; one call appends a batch in one statement.
  */
-import { canonicalJson } from '../envelope/json.js';
+
 import { sha256Hex } from '../envelope/digest.js';
+import { canonicalJson } from '../envelope/json.js';
 import { IcrosError } from '../errors.js';
 import type { Queryable } from '../store/db.js';
 import { sql } from '../store/sql.js';
@@ -47,7 +48,11 @@ export function hashEvent(e: Omit<AuditEvent, 'hash'>): string {
 }
 
 /** Append `inputs` in order; returns the new head. Must run inside a transaction. */
-export async function appendAudit(q: Queryable, inputs: AuditInput[], now: Date = new Date()): Promise<AuditHead> {
+export async function appendAudit(
+  q: Queryable,
+  inputs: AuditInput[],
+  now: Date = new Date(),
+): Promise<AuditHead> {
   const [head] = await q.query<AuditHead>(sql('lockAuditHead'));
   if (!head) throw new IcrosError('INTERNAL', 'audit_head row missing: migrations not applied');
   let { seq, hash } = { seq: Number(head.seq), hash: head.hash };
@@ -98,7 +103,10 @@ export async function readAuditEvents(q: Queryable, afterSeq = 0, limit = 1000):
 }
 
 /** Recompute the chain over `events` (starting at `prev`); the first bad seq, or null. */
-export function firstBrokenLink(events: AuditEvent[], prev: AuditHead = { seq: 0, hash: GENESIS_HASH }): number | null {
+export function firstBrokenLink(
+  events: AuditEvent[],
+  prev: AuditHead = { seq: 0, hash: GENESIS_HASH },
+): number | null {
   let expected = prev;
   for (const e of events) {
     if (e.seq !== expected.seq + 1 || e.prevHash !== expected.hash || hashEvent(e) !== e.hash) return e.seq;

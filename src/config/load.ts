@@ -124,7 +124,8 @@ export function buildConfig(doc: Record<string, unknown>, baseDir: string, sourc
   const seen = new Set<string>();
   const partners: Partner[] = (c.partners as Record<string, unknown>[]).map((p, i) => {
     const country = p.country as string;
-    if (country === c.country) fail(source, `/partners/${i}/country`, `a gateway cannot list itself (${country}) as a partner`);
+    if (country === c.country)
+      fail(source, `/partners/${i}/country`, `a gateway cannot list itself (${country}) as a partner`);
     if (seen.has(country)) fail(source, `/partners/${i}/country`, `partner ${country} is listed twice`);
     seen.add(country);
     return {
@@ -197,7 +198,12 @@ function readPem(file: string, field: string, source: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (cause) {
-    return fail(source, field, `cannot read ${file} (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, cause);
+    return fail(
+      source,
+      field,
+      `cannot read ${file} (${(cause as NodeJS.ErrnoException).code ?? 'error'})`,
+      cause,
+    );
   }
 }
 
@@ -228,7 +234,13 @@ export function merge(base: Record<string, unknown>, over: Record<string, unknow
 }
 
 function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o) && !(o instanceof X509Certificate) && !(o instanceof KeyObject)) {
+  if (
+    o &&
+    typeof o === 'object' &&
+    !Object.isFrozen(o) &&
+    !(o instanceof X509Certificate) &&
+    !(o instanceof KeyObject)
+  ) {
     for (const v of Object.values(o)) deepFreeze(v);
     Object.freeze(o);
   }

@@ -34,10 +34,13 @@ export function parseUntrustedJson(bytes: Uint8Array | string, what: string): un
     throw new IcrosError('BODY_MALFORMED', `${what} is not valid UTF-8`, { cause });
   }
   const suspicious =
-    text.includes('\\u') || text.includes('__proto__') || text.includes('constructor') || text.includes('prototype');
+    text.includes('\\u') ||
+    text.includes('__proto__') ||
+    text.includes('constructor') ||
+    text.includes('prototype');
   try {
     if (!suspicious) return JSON.parse(text);
-    return JSON.parse(text, function (key, value) {
+    return JSON.parse(text, (key, value) => {
       if (FORBIDDEN_KEYS.has(key)) throw new ForbiddenKey(key);
       return value;
     });
@@ -47,7 +50,9 @@ export function parseUntrustedJson(bytes: Uint8Array | string, what: string): un
         errors: [{ location: what, rule: 'forbidden-key', message: `the key "${cause.key}" is not allowed` }],
       });
     }
-    throw new IcrosError('BODY_MALFORMED', `${what} is not valid JSON: ${(cause as Error).message}`, { cause });
+    throw new IcrosError('BODY_MALFORMED', `${what} is not valid JSON: ${(cause as Error).message}`, {
+      cause,
+    });
   }
 }
 

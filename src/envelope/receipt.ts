@@ -42,7 +42,9 @@ export async function verifyReceipt(
   try {
     ({ payload } = await verifyJws(jws, partner, RECEIPT_TYP));
   } catch (cause) {
-    throw new IcrosError('RECEIPT_INVALID', `receipt from ${partner.country}: ${(cause as Error).message}`, { cause });
+    throw new IcrosError('RECEIPT_INVALID', `receipt from ${partner.country}: ${(cause as Error).message}`, {
+      cause,
+    });
   }
   const r = payload as Partial<ReceiptV1>;
   if (
@@ -55,7 +57,10 @@ export async function verifyReceipt(
     typeof r.auditHead?.hash !== 'string' ||
     typeof r.receivedAt !== 'string'
   ) {
-    throw new IcrosError('RECEIPT_INVALID', `receipt from ${partner.country} does not have the receipt v1 shape`);
+    throw new IcrosError(
+      'RECEIPT_INVALID',
+      `receipt from ${partner.country} does not have the receipt v1 shape`,
+    );
   }
   if (r.from !== partner.country || r.to !== expected.from || r.messageId !== expected.messageId) {
     throw new IcrosError(

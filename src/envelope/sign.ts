@@ -16,5 +16,7 @@ export type Signer = Pick<GatewayConfig['signing'], 'alg' | 'kid' | 'key'>;
 /** Sign `payload` with the gateway key; `kid` is the `x5t#S256` of the signing certificate. */
 export async function signJws(payload: unknown, signer: Signer, typ: string): Promise<string> {
   const bytes = new TextEncoder().encode(canonicalJson(payload));
-  return new CompactSign(bytes).setProtectedHeader({ alg: signer.alg, typ, kid: signer.kid }).sign(signer.key);
+  return new CompactSign(bytes)
+    .setProtectedHeader({ alg: signer.alg, typ, kid: signer.kid })
+    .sign(signer.key);
 }

@@ -10,7 +10,8 @@ import { IcrosError } from '../errors.js';
 import { parseUntrustedJson } from './json.js';
 
 const SUPPORTED: ReadonlySet<string> = new Set<SigningAlg>(['PS256', 'ES256', 'EdDSA']);
-const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/;
+// The signature part may be empty so that `alg: none` is refused by name, not as malformed.
+const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/;
 
 export interface Verified {
   header: { alg: SigningAlg; kid: string; typ: string };
@@ -33,23 +34,34 @@ export async function verifyJws(jws: string, partner: Partner, typ: string): Pro
     );
   }
   if (header.crit !== undefined) {
-    throw new IcrosError('JWS_CRIT_UNSUPPORTED', `crit ${JSON.stringify(header.crit)} names extensions this gateway does not support`);
+    throw new IcrosError(
+      'JWS_CRIT_UNSUPPORTED',
+      `crit ${JSON.stringify(header.crit)} names extensions this gateway does not support`,
+    );
   }
   if (header.typ !== typ) {
     throw new IcrosError('JWS_HEADER_INVALID', `typ must be "${typ}", got ${JSON.stringify(header.typ)}`);
   }
-  if (header.b64 !== undefined) throw new IcrosError('JWS_HEADER_INVALID', 'the b64 header parameter is not supported');
+  if (header.b64 !== undefined)
+    throw new IcrosError('JWS_HEADER_INVALID', 'the b64 header parameter is not supported');
   const key = partner.signingKeys.find((k) => k.kid === header.kid);
   if (!key) {
-    throw new IcrosError('JWS_KID_UNKNOWN', `kid ${JSON.stringify(header.kid)} is not a registered signing key of ${partner.country}`);
+    throw new IcrosError(
+      'JWS_KID_UNKNOWN',
+      `kid ${JSON.stringify(header.kid)} is not a registered signing key of ${partner.country}`,
+    );
   }
   let payloadBytes: Uint8Array;
   try {
     ({ payload: payloadBytes } = await compactVerify(jws, key.publicKey, { algorithms: [alg] }));
   } catch (cause) {
-    throw new IcrosError('JWS_SIGNATURE_INVALID', `the signature does not verify with ${partner.country}'s key ${key.kid}`, {
-      cause,
-    });
+    throw new IcrosError(
+      'JWS_SIGNATURE_INVALID',
+      `the signature does not verify with ${partner.country}'s key ${key.kid}`,
+      {
+        cause,
+      },
+    );
   }
   return {
     header: { alg: alg as SigningAlg, kid: key.kid, typ },

@@ -20,7 +20,10 @@ export const requestId: RequestHandler = (req, res, next) => {
 };
 
 export function sendProblem(res: Response, err: unknown): void {
-  const problem = toProblem(err, res.locals.requestId ? `urn:icros:request:${res.locals.requestId}` : undefined);
+  const problem = toProblem(
+    err,
+    res.locals.requestId ? `urn:icros:request:${res.locals.requestId}` : undefined,
+  );
   if (problem.status >= 500) log.error('request failed', { code: problem.code, err: describeError(err) });
   res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
 }
@@ -48,9 +51,13 @@ export function normalizeHttpError(err: unknown): unknown {
   const hit = type ? map[type] : undefined;
   if (hit) {
     const limit = (err as { limit?: number }).limit;
-    return new IcrosError(hit[0], limit && hit[0] === 'PAYLOAD_TOO_LARGE' ? `${hit[1]} (${limit} bytes)` : hit[1], {
-      cause: err,
-    });
+    return new IcrosError(
+      hit[0],
+      limit && hit[0] === 'PAYLOAD_TOO_LARGE' ? `${hit[1]} (${limit} bytes)` : hit[1],
+      {
+        cause: err,
+      },
+    );
   }
   return err;
 }

@@ -3,9 +3,10 @@
  * in one transaction; the signed receipt (which names the audit head after that commit)
  * is stored right after, so a duplicate is answered with the same bytes.
  */
+
+import { type AuditHead, type AuditInput, appendAudit } from '../audit/append.js';
 import type { Partner } from '../config/load.js';
 import type { GatewayContext } from '../context.js';
-import { appendAudit, type AuditHead, type AuditInput } from '../audit/append.js';
 import { sha256Hex } from '../envelope/digest.js';
 import { canonicalJson } from '../envelope/json.js';
 import { signReceipt } from '../envelope/receipt.js';
@@ -97,7 +98,16 @@ async function storeReceipt(
     },
     ctx.config.signing,
   );
-  await ctx.db.query(sql('insertReceipt'), ['in', partner.country, messageId, receipt.id, jws, digest, head.seq, head.hash]);
+  await ctx.db.query(sql('insertReceipt'), [
+    'in',
+    partner.country,
+    messageId,
+    receipt.id,
+    jws,
+    digest,
+    head.seq,
+    head.hash,
+  ]);
   // Two resends racing after a crash: the first stored receipt is the one every caller gets.
   const [stored] = await ctx.db.query<{ jws: string }>(sql('getReceipt'), ['in', partner.country, messageId]);
   return stored?.jws ?? jws;

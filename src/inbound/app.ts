@@ -9,7 +9,14 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { appendAudit } from '../audit/append.js';
 import type { GatewayContext } from '../context.js';
 import { IcrosError, isIcrosError } from '../errors.js';
-import { errorHandler, normalizeHttpError, notFound, rawBody, requestId, sendProblem } from '../http/common.js';
+import {
+  errorHandler,
+  normalizeHttpError,
+  notFound,
+  rawBody,
+  requestId,
+  sendProblem,
+} from '../http/common.js';
 import { log } from '../log.js';
 import { identify } from './identity.js';
 import { RateLimiter } from './rate.js';
@@ -27,7 +34,10 @@ export function createPartnerApp(ctx: GatewayContext): express.Express {
     res.locals.partner = partner;
     res.locals.fingerprint = fingerprint;
     if (!limiter.take(partner.country, partner.ratePerSecond)) {
-      throw new IcrosError('RATE_LIMITED', `more than ${partner.ratePerSecond} requests per second from ${partner.country}`);
+      throw new IcrosError(
+        'RATE_LIMITED',
+        `more than ${partner.ratePerSecond} requests per second from ${partner.country}`,
+      );
     }
     next();
   });
@@ -35,7 +45,11 @@ export function createPartnerApp(ctx: GatewayContext): express.Express {
   app.get('/v1/ping', (_req, res) => {
     res.json({
       gateway: { country: ctx.config.country, agency: ctx.config.agency },
-      you: { country: res.locals.partner.country, agency: res.locals.partner.agency, tlsFingerprint: res.locals.fingerprint },
+      you: {
+        country: res.locals.partner.country,
+        agency: res.locals.partner.agency,
+        tlsFingerprint: res.locals.fingerprint,
+      },
       time: ctx.now().toISOString(),
     });
   });
@@ -44,7 +58,10 @@ export function createPartnerApp(ctx: GatewayContext): express.Express {
     '/v1/messages',
     (req, _res, next) => {
       if (!req.is('application/jose')) {
-        throw new IcrosError('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/jose, got ${req.get('content-type') ?? 'none'}`);
+        throw new IcrosError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `Content-Type must be application/jose, got ${req.get('content-type') ?? 'none'}`,
+        );
       }
       next();
     },
@@ -85,7 +102,11 @@ async function auditRejection(ctx: GatewayContext, req: Request, res: Response, 
             actor: { kind: 'partner', id: partner ?? 'unknown' },
             action: 'message.rejected',
             subject: partner ? { partner } : {},
-            detail: { code, path: req.path, ...(partner ? {} : { tlsFingerprint: res.locals.fingerprint ?? null }) },
+            detail: {
+              code,
+              path: req.path,
+              ...(partner ? {} : { tlsFingerprint: res.locals.fingerprint ?? null }),
+            },
           },
         ],
         ctx.now(),

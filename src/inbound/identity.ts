@@ -21,14 +21,21 @@ export function partnerRegistry(config: GatewayConfig): PartnerRegistry {
 }
 
 /** The authenticated partner of this socket, or PARTNER_UNKNOWN. */
-export function identify(socket: TLSSocket, registry: PartnerRegistry): { partner: Partner; fingerprint: string } {
+export function identify(
+  socket: TLSSocket,
+  registry: PartnerRegistry,
+): { partner: Partner; fingerprint: string } {
   // `authorized` is true only when the chain verified against our trust anchors.
   const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
   const fingerprint = cert && 'fingerprint256' in cert ? cert.fingerprint256 : undefined;
-  if (!fingerprint) throw new IcrosError('PARTNER_UNKNOWN', 'no verified client certificate on this connection');
+  if (!fingerprint)
+    throw new IcrosError('PARTNER_UNKNOWN', 'no verified client certificate on this connection');
   const partner = registry.byFingerprint(fingerprint);
   if (!partner) {
-    throw new IcrosError('PARTNER_UNKNOWN', `client certificate ${fingerprint} is not registered for any partner`);
+    throw new IcrosError(
+      'PARTNER_UNKNOWN',
+      `client certificate ${fingerprint} is not registered for any partner`,
+    );
   }
   return { partner, fingerprint };
 }

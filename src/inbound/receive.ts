@@ -30,10 +30,16 @@ export async function receiveMessage(ctx: GatewayContext, partner: Partner, body
     });
   }
   if (envelope.from !== partner.country) {
-    throw new IcrosError('SENDER_MISMATCH', `from is ${envelope.from} but the mTLS partner is ${partner.country}`);
+    throw new IcrosError(
+      'SENDER_MISMATCH',
+      `from is ${envelope.from} but the mTLS partner is ${partner.country}`,
+    );
   }
   if (envelope.to !== ctx.config.country) {
-    throw new IcrosError('RECIPIENT_MISMATCH', `to is ${envelope.to} but this gateway is ${ctx.config.country}`);
+    throw new IcrosError(
+      'RECIPIENT_MISMATCH',
+      `to is ${envelope.to} but this gateway is ${ctx.config.country}`,
+    );
   }
   checkSentAt(envelope.sentAt, ctx.now(), ctx.config.limits.clockSkewSeconds);
 
@@ -43,7 +49,9 @@ export async function receiveMessage(ctx: GatewayContext, partner: Partner, body
 
   if (envelope.case !== undefined && !validateCase(envelope.case)) {
     throw new IcrosError('CASE_INVALID', 'the case does not match schemas/icros-case/1.0.json', {
-      errors: validateCase.problems(envelope.case).map((p) => ({ ...p, location: `/case${p.location === '/' ? '' : p.location}` })),
+      errors: validateCase
+        .problems(envelope.case)
+        .map((p) => ({ ...p, location: `/case${p.location === '/' ? '' : p.location}` })),
     });
   }
   const accepted = await acceptMessage(ctx, partner, envelope, jws, digest);

@@ -6,9 +6,9 @@
 import { constants } from 'node:crypto';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type express from 'express';
 import type { GatewayConfig } from '../config/load.js';
 import { log } from '../log.js';
-import type express from 'express';
 
 export function createPartnerServer(config: GatewayConfig, app: express.Express): https.Server {
   const server = https.createServer(

@@ -64,11 +64,21 @@ export function createPartnerClient(config: GatewayConfig, partner: Partner): Pa
         const body = await res.body.text();
         return { status: res.statusCode, contentType: String(res.headers['content-type'] ?? ''), body };
       } catch (cause) {
-        if (cause instanceof errors.HeadersTimeoutError || cause instanceof errors.BodyTimeoutError || cause instanceof errors.ConnectTimeoutError) {
-          throw new IcrosError('DELIVERY_TIMEOUT', `${partner.country} did not answer within ${timeout} ms`, { cause });
+        if (
+          cause instanceof errors.HeadersTimeoutError ||
+          cause instanceof errors.BodyTimeoutError ||
+          cause instanceof errors.ConnectTimeoutError
+        ) {
+          throw new IcrosError('DELIVERY_TIMEOUT', `${partner.country} did not answer within ${timeout} ms`, {
+            cause,
+          });
         }
         const reason = (cause as NodeJS.ErrnoException).code ?? (cause as Error).message;
-        throw new IcrosError('DELIVERY_NETWORK_ERROR', `cannot reach ${partner.country} at ${partner.url}: ${reason}`, { cause });
+        throw new IcrosError(
+          'DELIVERY_NETWORK_ERROR',
+          `cannot reach ${partner.country} at ${partner.url}: ${reason}`,
+          { cause },
+        );
       }
     },
     close: () => agent.close(),

@@ -63,14 +63,26 @@ export async function deliverOne(
         receipt.auditHead.hash,
       ]);
       await q.query(sql('markDelivered'), [partner.country, row.id]);
-      await q.query(sql('insertAttempt'), [row.id, partner.country, row.attempts, startedAt, 'delivered', httpStatus, null]);
+      await q.query(sql('insertAttempt'), [
+        row.id,
+        partner.country,
+        row.attempts,
+        startedAt,
+        'delivered',
+        httpStatus,
+        null,
+      ]);
       await appendAudit(
         q,
         [
           {
             actor: { kind: 'system', id: 'delivery' },
             action: 'message.delivered',
-            subject: { message: row.id, partner: partner.country, ...(row.case_id ? { case: row.case_id } : {}) },
+            subject: {
+              message: row.id,
+              partner: partner.country,
+              ...(row.case_id ? { case: row.case_id } : {}),
+            },
             detail: {
               attempt: row.attempts,
               receiptId: receipt.id,
@@ -96,12 +108,18 @@ function rejected(partner: Partner, status: number, body: string): IcrosError & 
     partnerProblem = body.slice(0, 500);
   }
   const code = (partnerProblem as { code?: string })?.code;
-  const e = new IcrosError('DELIVERY_REJECTED', `${partner.country} answered ${status}${code ? ` ${code}` : ''}`);
+  const e = new IcrosError(
+    'DELIVERY_REJECTED',
+    `${partner.country} answered ${status}${code ? ` ${code}` : ''}`,
+  );
   return Object.assign(e, { partnerProblem, httpStatus: status });
 }
 
 function classify(err: unknown): Failure {
-  const e = err instanceof IcrosError ? err : new IcrosError('DELIVERY_NETWORK_ERROR', String((err as Error)?.message ?? err));
+  const e =
+    err instanceof IcrosError
+      ? err
+      : new IcrosError('DELIVERY_NETWORK_ERROR', String((err as Error)?.message ?? err));
   const status = (e as { httpStatus?: number }).httpStatus;
   // DESIGN §4: 4xx other than 408/429 are permanent; everything else may succeed later,
   // including a forged or mismatched receipt (the partner's store is what counts).
@@ -149,14 +167,24 @@ async function recordFailure(
         {
           actor: { kind: 'system', id: 'delivery' },
           action: outcome === 'dead' ? 'message.dead' : 'message.attempt.failed',
-          subject: { message: row.id, partner: partner.country, ...(row.case_id ? { case: row.case_id } : {}) },
+          subject: {
+            message: row.id,
+            partner: partner.country,
+            ...(row.case_id ? { case: row.case_id } : {}),
+          },
           detail: { attempt: row.attempts, code: failure.problem.code, status: httpStatus },
         },
       ],
       ctx.now(),
     );
   });
-  const line = { partner: partner.country, messageId: row.id, attempt: row.attempts, code: failure.problem.code, status: httpStatus };
+  const line = {
+    partner: partner.country,
+    messageId: row.id,
+    attempt: row.attempts,
+    code: failure.problem.code,
+    status: httpStatus,
+  };
   if (outcome === 'dead') log.warn('message dead', line);
   else log.info('delivery attempt failed; will retry', { ...line, nextAttemptAt: nextAt.toISOString() });
   return outcome;

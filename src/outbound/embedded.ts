@@ -9,7 +9,7 @@ import type { GatewayContext } from '../context.js';
 import { log } from '../log.js';
 import { sql } from '../store/sql.js';
 import { createPartnerClient, type PartnerClient } from './client.js';
-import { deliverOne, type Outcome, type OutboxRow } from './deliver.js';
+import { deliverOne, type OutboxRow, type Outcome } from './deliver.js';
 import type { DeliveryQueue } from './queue.js';
 
 export interface EmbeddedQueueOptions {
@@ -43,7 +43,10 @@ export function createEmbeddedQueue(ctx: GatewayContext, opts: EmbeddedQueueOpti
     const partner = ctx.registry.byCountry(row.peer);
     const client = clientFor(row.peer);
     if (!partner || !client) {
-      log.error('outbox row for a partner no longer in the registry; left queued', { partner: row.peer, messageId: row.id });
+      log.error('outbox row for a partner no longer in the registry; left queued', {
+        partner: row.peer,
+        messageId: row.id,
+      });
       return;
     }
     const outcome = await deliverOne(ctx, partner, client, row);

@@ -4,7 +4,7 @@
  * resends these bytes). The delivery queue picks the rows up from there.
  */
 import { v7 as uuidv7 } from 'uuid';
-import { appendAudit, type AuditInput } from '../audit/append.js';
+import { type AuditInput, appendAudit } from '../audit/append.js';
 import type { GatewayContext } from '../context.js';
 import { messageDigest } from '../envelope/digest.js';
 import { MESSAGE_TYP, signJws } from '../envelope/sign.js';
@@ -32,12 +32,16 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
   if (to.length === 0) throw new IcrosError('REQUEST_INVALID', '"to" must name at least one partner country');
   for (const cc of to) {
     if (!ctx.registry.byCountry(cc)) {
-      throw new IcrosError('FORWARD_PARTNER_UNKNOWN', `${JSON.stringify(cc)} is not a registered partner of ${ctx.config.country}`);
+      throw new IcrosError(
+        'FORWARD_PARTNER_UNKNOWN',
+        `${JSON.stringify(cc)} is not a registered partner of ${ctx.config.country}`,
+      );
     }
   }
   const [row] = await ctx.db.query<{ doc: CaseV1; withdrawn_at: Date | null }>(sql('getCase'), [req.caseId]);
   if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${req.caseId}`);
-  if (row.withdrawn_at) throw new IcrosError('REQUEST_INVALID', `case ${req.caseId} was withdrawn and cannot be forwarded`);
+  if (row.withdrawn_at)
+    throw new IcrosError('REQUEST_INVALID', `case ${req.caseId} was withdrawn and cannot be forwarded`);
 
   const sentAt = ctx.now().toISOString();
   const signed = await Promise.all(
@@ -65,7 +69,15 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
   await ctx.db.tx(async (q) => {
     const events: AuditInput[] = [];
     for (const { envelope, jws, digest } of signed) {
-      await q.query(sql('insertOutbound'), [envelope.id, envelope.to, envelope.type, row.doc.id, row.doc.version, jws, digest]);
+      await q.query(sql('insertOutbound'), [
+        envelope.id,
+        envelope.to,
+        envelope.type,
+        row.doc.id,
+        row.doc.version,
+        jws,
+        digest,
+      ]);
       events.push({
         actor: { kind: 'user', id: req.actor },
         action: 'case.forwarded',
@@ -82,5 +94,10 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
     }
     await appendAudit(q, events, ctx.now());
   });
-  return signed.map(({ envelope, digest }) => ({ id: envelope.id, to: envelope.to, digest, state: 'queued' as const }));
+  return signed.map(({ envelope, digest }) => ({
+    id: envelope.id,
+    to: envelope.to,
+    digest,
+    state: 'queued' as const,
+  }));
 }

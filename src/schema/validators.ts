@@ -20,7 +20,13 @@ export function readSchema(relPath: string): Record<string, unknown> {
 function makeAjv(useDefaults: boolean): Ajv2020 {
   // `$data` stays off (GOTCHAS); allErrors is bounded by the schemas' maxLength/maxItems and
   // by MAX_REPORTED_ERRORS when reporting.
-  const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, useDefaults, allowUnionTypes: true });
+  const ajv = new Ajv2020({
+    allErrors: true,
+    strict: true,
+    strictRequired: false,
+    useDefaults,
+    allowUnionTypes: true,
+  });
   addFormats.default(ajv);
   return ajv;
 }
@@ -111,4 +117,6 @@ export interface CaseV1 {
 export const validateEnvelope = wrap<EnvelopeV1>(plain.compile(readSchema('envelope/1.0.json')));
 export const validateCase = wrap<CaseV1>(plain.compile(readSchema('icros-case/1.0.json')));
 /** Fills defaults in place. */
-export const validateConfigDoc = wrap<Record<string, unknown>>(withDefaults.compile(readSchema('config.schema.json')));
+export const validateConfigDoc = wrap<Record<string, unknown>>(
+  withDefaults.compile(readSchema('config.schema.json')),
+);

@@ -37,7 +37,9 @@ export async function migrate(db: Db): Promise<string[]> {
       try {
         await q.exec(m.sql);
       } catch (cause) {
-        throw new IcrosError('INTERNAL', `migration ${m.name} failed: ${(cause as Error).message}`, { cause });
+        throw new IcrosError('INTERNAL', `migration ${m.name} failed: ${(cause as Error).message}`, {
+          cause,
+        });
       }
       await q.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
       return true;

@@ -15,7 +15,13 @@ function load(): Map<string, string> {
     for (const block of text.split(/^-- name: /m).slice(1)) {
       const name = block.slice(0, block.indexOf('\n')).trim();
       if (out.has(name)) throw new IcrosError('INTERNAL', `query ${name} is defined twice (${file})`);
-      out.set(name, block.slice(block.indexOf('\n') + 1).trim().replace(/;$/, ''));
+      out.set(
+        name,
+        block
+          .slice(block.indexOf('\n') + 1)
+          .trim()
+          .replace(/;$/, ''),
+      );
     }
   }
   return out;

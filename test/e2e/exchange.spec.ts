@@ -2,8 +2,17 @@ import { expect } from 'chai';
 import { firstBrokenLink, readAuditEvents } from '../../src/audit/append.js';
 import { messageDigest } from '../../src/envelope/digest.js';
 import { sql } from '../../src/store/sql.js';
+import {
+  admin,
+  envelope,
+  HANDLING,
+  partnerRequest,
+  sampleCase,
+  signAs,
+  tlsIdentity,
+  token,
+} from '../helpers/clients.js';
 import { dbKinds } from '../helpers/db.js';
-import { admin, envelope, HANDLING, partnerRequest, sampleCase, signAs, tlsIdentity, token } from '../helpers/clients.js';
 import { type Federation, startFederation } from '../helpers/federation.js';
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
@@ -28,11 +37,20 @@ for (const kind of dbKinds()) {
       const fr = fed.gateways.FR!;
       const de = fed.gateways.DE!;
       const c = sampleCase();
-      const ingest = await admin(fr.adminUrl, token(fed.pki, 'FR'), 'POST', '/api/reports?format=icros-case', c);
+      const ingest = await admin(
+        fr.adminUrl,
+        token(fed.pki, 'FR'),
+        'POST',
+        '/api/reports?format=icros-case',
+        c,
+      );
       expect(ingest.status, JSON.stringify(ingest.json)).to.equal(201);
       expect(ingest.json.accepted[0]).to.include({ id: c.id, status: 'created' });
 
-      const fwd = await admin(fr.adminUrl, token(fed.pki, 'FR'), 'POST', `/api/cases/${c.id}/forward`, { to: ['DE'], handling: HANDLING });
+      const fwd = await admin(fr.adminUrl, token(fed.pki, 'FR'), 'POST', `/api/cases/${c.id}/forward`, {
+        to: ['DE'],
+        handling: HANDLING,
+      });
       expect(fwd.status, JSON.stringify(fwd.json)).to.equal(202);
       const messageId = fwd.json.messages[0].id as string;
 
@@ -48,7 +66,10 @@ for (const kind of dbKinds()) {
       expect(atDe.json.doc).to.deep.equal(c);
       expect(atDe.json.received_from).to.equal('FR');
 
-      const [receipt] = await fr.ctx.db.query<{ message_digest: string; audit_head_seq: number }>(sql('getReceipt'), ['out', 'DE', messageId]);
+      const [receipt] = await fr.ctx.db.query<{ message_digest: string; audit_head_seq: number }>(
+        sql('getReceipt'),
+        ['out', 'DE', messageId],
+      );
       expect(receipt?.message_digest).to.match(/^sha256:/);
       expect(Number(receipt?.audit_head_seq)).to.be.greaterThan(0);
 
@@ -78,18 +99,28 @@ for (const kind of dbKinds()) {
     it('answers 409 for the same id with different bytes, storing nothing new', async () => {
       const de = fed.gateways.DE!;
       const env = envelope('FR', 'DE');
-      const first = await partnerRequest(de.partnerUrl, tlsIdentity(fed.pki, 'FR'), { body: await signAs(fed.pki, 'FR', env) });
+      const first = await partnerRequest(de.partnerUrl, tlsIdentity(fed.pki, 'FR'), {
+        body: await signAs(fed.pki, 'FR', env),
+      });
       expect(first.status).to.equal(201);
       // PS256 is randomized: signing the same envelope again gives other bytes.
-      const again = await partnerRequest(de.partnerUrl, tlsIdentity(fed.pki, 'FR'), { body: await signAs(fed.pki, 'FR', env) });
+      const again = await partnerRequest(de.partnerUrl, tlsIdentity(fed.pki, 'FR'), {
+        body: await signAs(fed.pki, 'FR', env),
+      });
       expect(again.status).to.equal(409);
       expect(JSON.parse(again.body).code).to.equal('DUPLICATE_CONFLICT');
-      const rows = await de.ctx.db.query("SELECT id FROM messages WHERE direction = 'in' AND id = $1", [env.id]);
+      const rows = await de.ctx.db.query("SELECT id FROM messages WHERE direction = 'in' AND id = $1", [
+        env.id,
+      ]);
       expect(rows).to.have.length(1);
     });
 
     it('answers GET /v1/ping with the caller identity as registered', async () => {
-      const res = await partnerRequest(fed.gateways.DE!.partnerUrl, tlsIdentity(fed.pki, 'FR'), { method: 'GET', path: '/v1/ping', contentType: '' });
+      const res = await partnerRequest(fed.gateways.DE!.partnerUrl, tlsIdentity(fed.pki, 'FR'), {
+        method: 'GET',
+        path: '/v1/ping',
+        contentType: '',
+      });
       expect(res.status).to.equal(200);
       expect(JSON.parse(res.body).you.country).to.equal('FR');
     });

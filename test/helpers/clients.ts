@@ -1,10 +1,11 @@
 /** Clients for e2e tests: the admin API with a dev token, and raw mTLS requests as a partner. */
+
+import { constants, createPrivateKey, sign as cryptoSign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { v7 as uuidv7 } from 'uuid';
 import { CompactSign } from 'jose';
-import { createPrivateKey } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import { canonicalJson } from '../../src/envelope/json.js';
 import { thumbprintS256 } from '../../src/pki/issue.js';
 
@@ -18,10 +19,14 @@ export async function admin(
   method: string,
   p: string,
   body?: unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON the API returned
 ): Promise<{ status: number; json: any; headers: Headers }> {
   const res = await fetch(`${baseUrl}${p}`, {
     method,
-    headers: { ...(tok ? { authorization: `Bearer ${tok}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      ...(tok ? { authorization: `Bearer ${tok}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
   });
   const text = await res.text();
@@ -52,7 +57,13 @@ export function tlsIdentity(pki: string, cc: string): TlsIdentity {
 export function partnerRequest(
   url: string,
   id: Partial<TlsIdentity> & { ca: string },
-  opts: { method?: string; path?: string; body?: string | Buffer; contentType?: string; tls?: https.RequestOptions } = {},
+  opts: {
+    method?: string;
+    path?: string;
+    body?: string | Buffer;
+    contentType?: string;
+    tls?: https.RequestOptions;
+  } = {},
 ): Promise<{ status: number; body: string; contentType: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
@@ -67,14 +78,23 @@ export function partnerRequest(
         ca: id.ca,
         agent: false,
         minVersion: 'TLSv1.3',
-        headers: opts.contentType === undefined ? { 'content-type': 'application/jose' } : opts.contentType ? { 'content-type': opts.contentType } : {},
+        headers:
+          opts.contentType === undefined
+            ? { 'content-type': 'application/jose' }
+            : opts.contentType
+              ? { 'content-type': opts.contentType }
+              : {},
         ...opts.tls,
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c) => chunks.push(c));
         res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), contentType: String(res.headers['content-type'] ?? '') }),
+          resolve({
+            status: res.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString('utf8'),
+            contentType: String(res.headers['content-type'] ?? ''),
+          }),
         );
       },
     );
@@ -85,13 +105,23 @@ export function partnerRequest(
 
 export function signingKey(pki: string, cc: string) {
   const certPem = readFileSync(path.join(pki, cc, 'sign.crt'), 'utf8');
-  return { key: createPrivateKey(readFileSync(path.join(pki, cc, 'sign.key'), 'utf8')), kid: thumbprintS256(certPem) };
+  return {
+    key: createPrivateKey(readFileSync(path.join(pki, cc, 'sign.key'), 'utf8')),
+    kid: thumbprintS256(certPem),
+  };
 }
 
-export const HANDLING = { tlp: 'AMBER', code: 'H1', purpose: 'Fraud investigation', legalBasis: 'Budapest Convention Art. 25' } as const;
+export const HANDLING = {
+  tlp: 'AMBER',
+  code: 'H1',
+  purpose: 'Fraud investigation',
+  legalBasis: 'Budapest Convention Art. 25',
+} as const;
 
 export function sampleCase(overrides: Record<string, unknown> = {}) {
-  const c = JSON.parse(readFileSync(new URL('../../schemas/icros-case/samples/phishing-bank.json', import.meta.url), 'utf8'));
+  const c = JSON.parse(
+    readFileSync(new URL('../../schemas/icros-case/samples/phishing-bank.json', import.meta.url), 'utf8'),
+  );
   return { ...c, id: crypto.randomUUID(), ...overrides };
 }
 
@@ -118,5 +148,25 @@ export async function signAs(
 ): Promise<string> {
   const { key, kid } = signingKey(pki, cc);
   const bytes = new TextEncoder().encode(typeof payload === 'string' ? payload : canonicalJson(payload));
-  return new CompactSign(bytes).setProtectedHeader({ alg: 'PS256', typ: 'icros-msg+jws', kid, ...header } as never).sign(key);
+  return new CompactSign(bytes)
+    .setProtectedHeader({ alg: 'PS256', typ: 'icros-msg+jws', kid, ...header } as never)
+    .sign(key);
+}
+
+/** PS256 by hand (jose refuses to sign an unknown `crit`, which is what a test must send). */
+export function rawSignPs256(
+  pki: string,
+  cc: string,
+  header: Record<string, unknown>,
+  payload: unknown,
+): string {
+  const { key, kid } = signingKey(pki, cc);
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const input = `${b64({ alg: 'PS256', typ: 'icros-msg+jws', kid, ...header })}.${b64(payload)}`;
+  const sig = cryptoSign('sha256', Buffer.from(input), {
+    key,
+    padding: constants.RSA_PKCS1_PSS_PADDING,
+    saltLength: 32,
+  });
+  return `${input}.${sig.toString('base64url')}`;
 }

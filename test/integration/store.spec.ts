@@ -29,7 +29,12 @@ describe('store', () => {
         const head = await db.tx((q) =>
           appendAudit(q, [
             { actor: { kind: 'system', id: 'test' }, action: 'test.one', subject: {} },
-            { actor: { kind: 'user', id: 'alice' }, action: 'test.two', subject: { case: 'c1' }, detail: { n: 2 } },
+            {
+              actor: { kind: 'user', id: 'alice' },
+              action: 'test.two',
+              subject: { case: 'c1' },
+              detail: { n: 2 },
+            },
           ]),
         );
         expect(head.seq).to.equal(2);
@@ -47,7 +52,9 @@ describe('store', () => {
         const before = (await readAuditEvents(db)).length;
         await Promise.all(
           Array.from({ length: 20 }, (_, i) =>
-            db.tx((q) => appendAudit(q, [{ actor: { kind: 'system', id: 't' }, action: `c.${i}`, subject: {} }])),
+            db.tx((q) =>
+              appendAudit(q, [{ actor: { kind: 'system', id: 't' }, action: `c.${i}`, subject: {} }]),
+            ),
           ),
         );
         const events = await readAuditEvents(db);
@@ -60,7 +67,9 @@ describe('store', () => {
         let failed = false;
         try {
           await db.tx(async (q) => {
-            await appendAudit(q, [{ actor: { kind: 'system', id: 't' }, action: 'rolled.back', subject: {} }]);
+            await appendAudit(q, [
+              { actor: { kind: 'system', id: 't' }, action: 'rolled.back', subject: {} },
+            ]);
             await q.query('SELECT * FROM no_such_table');
           });
         } catch {
