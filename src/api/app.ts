@@ -110,13 +110,14 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
 
   api.get('/messages/:id', requireRole('analyst'), async (req, res) => {
     const id = uuidParam(req.params.id, 'MESSAGE_NOT_FOUND');
-    const rows = await ctx.db.query<{ peer: string }>(sql('getMessage'), [id]);
+    const rows = await ctx.db.query<{ peer: string; direction: string }>(sql('getMessage'), [id]);
     if (rows.length === 0) throw new IcrosError('MESSAGE_NOT_FOUND', `no message ${id}`);
     const withAttempts = await Promise.all(
-      rows.map(async (m) => ({
-        ...m,
-        attempts_history: await ctx.db.query(sql('listAttempts'), [id, m.peer]),
-      })),
+      rows.map(async (m) => {
+        const [receipt] = await ctx.db.query(sql('getReceipt'), [m.direction, m.peer, id]);
+        const attempts = await ctx.db.query(sql('listAttempts'), [id, m.peer]);
+        return { ...m, attempts_history: attempts, receipt: receipt ?? null };
+      }),
     );
     res.json(withAttempts.length === 1 ? withAttempts[0] : { messages: withAttempts });
   });

@@ -5,5 +5,5 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (direction, peer, message_id) DO NOTHING;
 
 -- name: getReceipt
-SELECT receipt_id, jws, message_digest, audit_head_seq, audit_head_hash, created_at
+SELECT receipt_id, message_digest, audit_head_seq, audit_head_hash, created_at, jws
 FROM receipts WHERE direction = $1 AND peer = $2 AND message_id = $3;

@@ -1,0 +1,57 @@
+/**
+ * The `icros` command (DESIGN §6). Exit codes: 0 ok, 1 checked failure, 2 usage.
+ */
+import { Command, CommanderError } from 'commander';
+import { IcrosError } from '../errors.js';
+import { runDemo } from './demo.js';
+import { runGatewayStart } from './gateway.js';
+import { runPkiInit } from './pki.js';
+
+const program = new Command('icros')
+  .description('icros-gateway: exchange signed case reports with partner gateways over mutual TLS')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+program
+  .command('demo')
+  .description('run a French and a German gateway on embedded storage and exchange sample cases FR → DE')
+  .option('--once', 'exit after the exchange: 0 when every case is delivered and every receipt verified, 1 otherwise')
+  .option('--dir <dir>', 'where the dev PKI and both gateways’ data live', '.icros/demo')
+  .action((opts) => runDemo({ once: Boolean(opts.once), dir: opts.dir }));
+
+const pki = program.command('pki').description('dev public key infrastructure');
+pki
+  .command('init')
+  .description('create a dev federation root CA and per-country TLS and signing certificates, configs and tokens')
+  .requiredOption('--dir <dir>', 'output folder, e.g. certs/dev')
+  .requiredOption('--countries <list>', 'comma-separated ISO 3166-1 alpha-2 codes, e.g. FR,DE,BE')
+  .option('--force', 'replace the CA and reissue everything in the folder')
+  .action((opts) => runPkiInit({ dir: opts.dir, countries: String(opts.countries).split(','), force: Boolean(opts.force) }));
+
+const gateway = program.command('gateway').description('run a gateway');
+gateway
+  .command('start')
+  .description('run one gateway (partner + admin listeners and the delivery worker) until SIGINT/SIGTERM')
+  .requiredOption('--config <file>', 'gateway.json')
+  .action((opts) => runGatewayStart({ config: opts.config }));
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version exit 0; everything else commander refuses is a usage error.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof IcrosError) {
+      process.stderr.write(`icros: ${err.code}: ${err.message}\n`);
+      for (const e of err.errors ?? []) process.stderr.write(`  at ${e.location}: ${e.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`icros: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv);

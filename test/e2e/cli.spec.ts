@@ -1,0 +1,47 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+
+const icros = (args: string[], timeout = 120_000) =>
+  spawnSync(process.execPath, ['bin/icros.js', ...args], { encoding: 'utf8', timeout, env: { ...process.env, LOG_LEVEL: 'error' } });
+
+describe('icros command', () => {
+  it('prints help and exits 0', () => {
+    const r = icros(['--help']);
+    expect(r.status).to.equal(0);
+    expect(r.stdout).to.include('demo').and.include('pki').and.include('gateway');
+  });
+
+  it('exits 2 on a usage error', () => {
+    expect(icros(['no-such-command']).status).to.equal(2);
+    expect(icros(['pki', 'init', '--dir', '/tmp/x']).status).to.equal(2);
+  });
+
+  it('exits 1 with the code and the bad value on a checked failure', () => {
+    const r = icros(['pki', 'init', '--dir', mkdtempSync(path.join(os.tmpdir(), 'icros-cli-')), '--countries', 'FR,FRA']);
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.include('PKI_BAD_COUNTRIES').and.include('FRA');
+  });
+
+  it('exits 1 naming the field when gateway.json is invalid', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'icros-cli-'));
+    expect(icros(['pki', 'init', '--dir', dir, '--countries', 'FR,DE']).status).to.equal(0);
+    const file = path.join(dir, 'FR', 'gateway.json');
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    doc.listen.partner.port = 'eight';
+    writeFileSync(file, JSON.stringify(doc));
+    const r = icros(['gateway', 'start', '--config', file]);
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.include('CONFIG_INVALID').and.include('/listen/partner/port');
+  });
+
+  it('demo --once exchanges every sample case FR → DE and exits 0', function () {
+    this.timeout(180_000);
+    const r = icros(['demo', '--once', '--dir', mkdtempSync(path.join(os.tmpdir(), 'icros-demo-'))], 170_000);
+    expect(r.status, r.stdout + r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/3\/3 cases delivered FR → DE, 3 receipts verified/);
+    expect(r.stdout.match(/✓/g)).to.have.length(3);
+  });
+});
