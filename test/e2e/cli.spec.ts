@@ -5,7 +5,11 @@ import path from 'node:path';
 import { expect } from 'chai';
 
 const icros = (args: string[], timeout = 120_000) =>
-  spawnSync(process.execPath, ['bin/icros.js', ...args], { encoding: 'utf8', timeout, env: { ...process.env, LOG_LEVEL: 'error' } });
+  spawnSync(process.execPath, ['bin/icros.js', ...args], {
+    encoding: 'utf8',
+    timeout,
+    env: { ...process.env, LOG_LEVEL: 'error' },
+  });
 
 describe('icros command', () => {
   it('prints help and exits 0', () => {
@@ -20,7 +24,14 @@ describe('icros command', () => {
   });
 
   it('exits 1 with the code and the bad value on a checked failure', () => {
-    const r = icros(['pki', 'init', '--dir', mkdtempSync(path.join(os.tmpdir(), 'icros-cli-')), '--countries', 'FR,FRA']);
+    const r = icros([
+      'pki',
+      'init',
+      '--dir',
+      mkdtempSync(path.join(os.tmpdir(), 'icros-cli-')),
+      '--countries',
+      'FR,FRA',
+    ]);
     expect(r.status).to.equal(1);
     expect(r.stderr).to.include('PKI_BAD_COUNTRIES').and.include('FRA');
   });
