@@ -13,6 +13,7 @@ import { createPartnerServer, listen } from './inbound/server.js';
 import { log, setLogLevel } from './log.js';
 import { createEmbeddedQueue, type EmbeddedQueueOptions } from './outbound/embedded.js';
 import type { DeliveryQueue } from './outbound/queue.js';
+import { createTxBatcher } from './store/batch.js';
 import { type Db, openDb } from './store/db.js';
 
 export interface Gateway {
@@ -38,6 +39,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     config,
     db,
     registry: partnerRegistry(config),
+    tx: createTxBatcher(db),
     now: opts.now ?? (() => new Date()),
   };
   const queue = createEmbeddedQueue(ctx, opts);

@@ -52,7 +52,7 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
     const id = uuidParam(req.params.id, 'CASE_NOT_FOUND');
     const [row] = await ctx.db.query(sql('getCase'), [id]);
     if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${id}`);
-    await ctx.db.tx((q) =>
+    await ctx.tx((q) =>
       appendAudit(
         q,
         [{ actor: { kind: 'user', id: who(res) }, action: 'case.read', subject: { case: id }, detail: {} }],

@@ -91,7 +91,7 @@ async function storeLocalCase(
   at: string,
 ): Promise<'created' | 'unchanged'> {
   const digest = `sha256:${sha256Hex(canonicalJson(c))}`;
-  return ctx.db.tx(async (q) => {
+  return ctx.tx(async (q) => {
     const inserted = await q.query(sql('insertCase'), [
       c.id,
       c.version,

@@ -25,7 +25,10 @@ const DELIVERY_TIMEOUT_MS = 60_000;
 export async function runDemo(opts: { once: boolean; dir: string }): Promise<void> {
   const dir = path.resolve(opts.dir);
   const say = (line: string) => process.stdout.write(`${line}\n`);
-  if (!existsSync(path.join(dir, 'ca.crt')) || COUNTRIES.some((cc) => !existsSync(path.join(dir, cc, 'gateway.json')))) {
+  if (
+    !existsSync(path.join(dir, 'ca.crt')) ||
+    COUNTRIES.some((cc) => !existsSync(path.join(dir, cc, 'gateway.json')))
+  ) {
     say(`Creating a dev PKI for ${COUNTRIES.join(', ')} in ${dir} …`);
     await initPki({ dir, countries: COUNTRIES });
   }
@@ -50,7 +53,9 @@ export async function runDemo(opts: { once: boolean; dir: string }): Promise<voi
     }
     say('');
     say('Both gateways keep running. Try:');
-    say(`  curl -H "Authorization: Bearer $(jq -r .analyst ${path.join(dir, 'FR', 'admin-tokens.json')})" ${gateways.FR!.adminUrl}/api/messages`);
+    say(
+      `  curl -H "Authorization: Bearer $(jq -r .analyst ${path.join(dir, 'FR', 'admin-tokens.json')})" ${gateways.FR!.adminUrl}/api/messages`,
+    );
     say(`Dev tokens: ${path.join(dir, '<country>', 'admin-tokens.json')}. Ctrl-C stops.`);
     await stopOnSignal(...Object.values(gateways));
   } finally {
@@ -67,7 +72,8 @@ async function exchange(fr: Gateway, dir: string, say: (line: string) => void): 
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const json = (await res.json()) as Record<string, unknown>;
-    if (res.status >= 400) throw new IcrosError('INTERNAL', `${method} ${p} answered ${res.status}: ${JSON.stringify(json)}`);
+    if (res.status >= 400)
+      throw new IcrosError('INTERNAL', `${method} ${p} answered ${res.status}: ${JSON.stringify(json)}`);
     return json;
   };
 
@@ -75,7 +81,13 @@ async function exchange(fr: Gateway, dir: string, say: (line: string) => void): 
   const cases = readdirSync(samplesDir)
     .filter((f) => f.endsWith('.json'))
     .sort()
-    .map((f) => JSON.parse(readFileSync(new URL(f, samplesDir), 'utf8')) as { id: string; origin: { reference: string } });
+    .map(
+      (f) =>
+        JSON.parse(readFileSync(new URL(f, samplesDir), 'utf8')) as {
+          id: string;
+          origin: { reference: string };
+        },
+    );
   say(`\nFR ingests ${cases.length} sample cases and forwards them to DE:`);
   await api('POST', '/api/reports?format=icros-case', cases);
 
@@ -101,7 +113,9 @@ async function exchange(fr: Gateway, dir: string, say: (line: string) => void): 
           return true;
         }
         if (m.state === 'dead' || Date.now() - t0 > DELIVERY_TIMEOUT_MS) {
-          say(`  ✗ ${c.origin.reference}  message ${id}  ${m.state} after ${m.attempts} attempt(s): ${m.last_error?.code ?? 'timeout'} ${m.last_error?.detail ?? ''}`);
+          say(
+            `  ✗ ${c.origin.reference}  message ${id}  ${m.state} after ${m.attempts} attempt(s): ${m.last_error?.code ?? 'timeout'} ${m.last_error?.detail ?? ''}`,
+          );
           return false;
         }
         await new Promise((r) => setTimeout(r, 20));
@@ -109,6 +123,8 @@ async function exchange(fr: Gateway, dir: string, say: (line: string) => void): 
     }),
   );
   const delivered = results.filter(Boolean).length;
-  say(`\n${delivered}/${cases.length} cases delivered FR → DE, ${delivered} receipts verified, in ${Date.now() - started} ms.`);
+  say(
+    `\n${delivered}/${cases.length} cases delivered FR → DE, ${delivered} receipts verified, in ${Date.now() - started} ms.`,
+  );
   return delivered === cases.length;
 }

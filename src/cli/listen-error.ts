@@ -11,7 +11,9 @@ export function explainListenError(err: unknown): unknown {
     );
   }
   if (e?.code === 'EACCES' || e?.code === 'EADDRNOTAVAIL') {
-    return new IcrosError('CONFIG_INVALID', `cannot listen on ${e.address}:${e.port} (${e.code})`, { cause: err });
+    return new IcrosError('CONFIG_INVALID', `cannot listen on ${e.address}:${e.port} (${e.code})`, {
+      cause: err,
+    });
   }
   return err;
 }

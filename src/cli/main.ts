@@ -15,18 +15,25 @@ const program = new Command('icros')
 program
   .command('demo')
   .description('run a French and a German gateway on embedded storage and exchange sample cases FR → DE')
-  .option('--once', 'exit after the exchange: 0 when every case is delivered and every receipt verified, 1 otherwise')
+  .option(
+    '--once',
+    'exit after the exchange: 0 when every case is delivered and every receipt verified, 1 otherwise',
+  )
   .option('--dir <dir>', 'where the dev PKI and both gateways’ data live', '.icros/demo')
   .action((opts) => runDemo({ once: Boolean(opts.once), dir: opts.dir }));
 
 const pki = program.command('pki').description('dev public key infrastructure');
 pki
   .command('init')
-  .description('create a dev federation root CA and per-country TLS and signing certificates, configs and tokens')
+  .description(
+    'create a dev federation root CA and per-country TLS and signing certificates, configs and tokens',
+  )
   .requiredOption('--dir <dir>', 'output folder, e.g. certs/dev')
   .requiredOption('--countries <list>', 'comma-separated ISO 3166-1 alpha-2 codes, e.g. FR,DE,BE')
   .option('--force', 'replace the CA and reissue everything in the folder')
-  .action((opts) => runPkiInit({ dir: opts.dir, countries: String(opts.countries).split(','), force: Boolean(opts.force) }));
+  .action((opts) =>
+    runPkiInit({ dir: opts.dir, countries: String(opts.countries).split(','), force: Boolean(opts.force) }),
+  );
 
 const gateway = program.command('gateway').description('run a gateway');
 gateway

@@ -46,7 +46,12 @@ export interface GatewayConfig {
   signing: { alg: SigningAlg; kid: string; certPem: string; readonly key: KeyObject };
   partners: Partner[];
   admin: { tokens: { name: string; role: Role; sha256: string }[]; maxBodyBytes: number };
-  limits: { maxBodyBytes: number; clockSkewSeconds: number; requestTimeoutMs: number };
+  limits: {
+    maxBodyBytes: number;
+    clockSkewSeconds: number;
+    maxMessageAgeSeconds: number;
+    requestTimeoutMs: number;
+  };
   delivery: {
     maxAttempts: number;
     baseDelayMs: number;

@@ -20,7 +20,7 @@ export async function acceptMessage(
   jws: string,
   digest: string,
 ): Promise<{ receiptJws: string } | 'duplicate'> {
-  const head = await ctx.db.tx(async (q): Promise<AuditHead | 'duplicate'> => {
+  const head = await ctx.tx(async (q): Promise<AuditHead | 'duplicate'> => {
     const inserted = await q.query(sql('insertInbound'), [
       env.id,
       partner.country,
@@ -98,16 +98,8 @@ async function storeReceipt(
     },
     ctx.config.signing,
   );
-  await ctx.db.query(sql('insertReceipt'), [
-    'in',
-    partner.country,
-    messageId,
-    receipt.id,
-    jws,
-    digest,
-    head.seq,
-    head.hash,
-  ]);
+  const row = ['in', partner.country, messageId, receipt.id, jws, digest, head.seq, head.hash];
+  await ctx.tx((q) => q.query(sql('insertReceipt'), row));
   // Two resends racing after a crash: the first stored receipt is the one every caller gets.
   const [stored] = await ctx.db.query<{ jws: string }>(sql('getReceipt'), ['in', partner.country, messageId]);
   return stored?.jws ?? jws;

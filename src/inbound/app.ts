@@ -94,7 +94,7 @@ async function auditRejection(ctx: GatewayContext, req: Request, res: Response, 
   log.warn('partner request rejected', { partner, code, path: req.path });
   if (code === 'RATE_LIMITED') return;
   try {
-    await ctx.db.tx((q) =>
+    await ctx.tx((q) =>
       appendAudit(
         q,
         [

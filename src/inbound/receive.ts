@@ -1,8 +1,15 @@
 /**
- * The receiver rules of DESIGN §4 after transport checks, in contract order: JWS header,
- * kid and signature (401) → envelope schema (422) → from/to (403) → sentAt window (422) →
- * duplicate (200 same receipt / 409) → case schema (422) → store + audit in one
- * transaction → 201 with a signed receipt.
+ * The receiver rules of DESIGN §4 after transport checks: JWS header, kid and signature
+ * (401) → envelope schema (422) → from/to (403) → duplicate (200 same receipt / 409) →
+ * sentAt window (422) → case schema (422) → store + audit in one transaction → 201 with a
+ * signed receipt.
+ *
+ * Deliberate change from the DESIGN §4 order (recorded in docs/protocol.md): the duplicate
+ * check comes before the sentAt check, and the window is asymmetric — at most
+ * `clockSkewSeconds` in the future, at most `maxMessageAgeSeconds` in the past. A sender
+ * resends the same signed bytes on every retry, so a window of ±5 minutes would turn every
+ * retry after a partner outage into a permanent rejection, and a retry of a message we hold
+ * (whose receipt was lost) must get that receipt, not an error (DESIGN §8).
  */
 import type { Partner } from '../config/load.js';
 import type { GatewayContext } from '../context.js';
@@ -41,11 +48,10 @@ export async function receiveMessage(ctx: GatewayContext, partner: Partner, body
       `to is ${envelope.to} but this gateway is ${ctx.config.country}`,
     );
   }
-  checkSentAt(envelope.sentAt, ctx.now(), ctx.config.limits.clockSkewSeconds);
-
   const digest = messageDigest(jws);
   const previous = await findInbound(ctx.db, partner.country, envelope.id);
   if (previous) return replay(ctx, partner, envelope, digest, previous);
+  checkSentAt(envelope.sentAt, ctx.now(), ctx.config.limits);
 
   if (envelope.case !== undefined && !validateCase(envelope.case)) {
     throw new IcrosError('CASE_INVALID', 'the case does not match schemas/icros-case/1.0.json', {
@@ -83,14 +89,18 @@ async function replay(
   return { status: 200, receiptJws, envelope };
 }
 
-/** RFC 3339 `sentAt` within ±skew of our clock. */
-function checkSentAt(sentAt: string, now: Date, skewSeconds: number): void {
+/** RFC 3339 `sentAt` no further ahead than the clock skew, no older than the max message age. */
+function checkSentAt(
+  sentAt: string,
+  now: Date,
+  limits: { clockSkewSeconds: number; maxMessageAgeSeconds: number },
+): void {
   const t = Date.parse(sentAt);
   const offset = Math.round((t - now.getTime()) / 1000);
-  if (!Number.isFinite(t) || Math.abs(offset) > skewSeconds) {
+  if (!Number.isFinite(t) || offset > limits.clockSkewSeconds || -offset > limits.maxMessageAgeSeconds) {
     throw new IcrosError(
       'SENT_AT_OUT_OF_WINDOW',
-      `sentAt ${sentAt} is ${offset}s from this gateway's clock; the window is ±${skewSeconds}s`,
+      `sentAt ${sentAt} is ${offset}s from this gateway's clock; accepted: up to ${limits.clockSkewSeconds}s ahead and ${limits.maxMessageAgeSeconds}s behind`,
     );
   }
 }

@@ -73,7 +73,11 @@ export function createPartnerClient(config: GatewayConfig, partner: Partner): Pa
             cause,
           });
         }
-        const reason = (cause as NodeJS.ErrnoException).code ?? (cause as Error).message;
+        // Our own pin check surfaces as the connect error: keep its sentence, not its code.
+        const reason =
+          cause instanceof IcrosError
+            ? cause.message
+            : ((cause as NodeJS.ErrnoException).code ?? (cause as Error).message);
         throw new IcrosError(
           'DELIVERY_NETWORK_ERROR',
           `cannot reach ${partner.country} at ${partner.url}: ${reason}`,

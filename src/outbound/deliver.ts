@@ -51,7 +51,7 @@ export async function deliverOne(
       messageDigest: row.digest,
       from: ctx.config.country,
     });
-    await ctx.db.tx(async (q) => {
+    await ctx.tx(async (q) => {
       await q.query(sql('insertReceipt'), [
         'out',
         partner.country,
@@ -149,7 +149,7 @@ async function recordFailure(
   const outcome: Outcome = failure.permanent || row.attempts >= maxAttempts ? 'dead' : 'retrying';
   const problem = JSON.stringify(failure.problem);
   const nextAt = new Date(ctx.now().getTime() + backoffDelay(row.attempts, baseDelayMs, maxDelayMs));
-  await ctx.db.tx(async (q) => {
+  await ctx.tx(async (q) => {
     if (outcome === 'dead') await q.query(sql('markDead'), [partner.country, row.id, problem]);
     else await q.query(sql('markRetrying'), [partner.country, row.id, nextAt, problem]);
     await q.query(sql('insertAttempt'), [

@@ -66,7 +66,7 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
     }),
   );
 
-  await ctx.db.tx(async (q) => {
+  await ctx.tx(async (q) => {
     const events: AuditInput[] = [];
     for (const { envelope, jws, digest } of signed) {
       await q.query(sql('insertOutbound'), [

@@ -194,11 +194,34 @@ describe('e2e partner listener rejections (pglite)', () => {
     await expectRejected(await signAs(fed.pki, 'FR', envelope('FR', 'BE')), 403, 'RECIPIENT_MISMATCH');
   });
 
-  it('422 when sentAt is outside the clock-skew window', async () => {
-    const old = envelope('FR', 'DE', { sentAt: new Date(Date.now() - 3600_000).toISOString() });
-    await expectRejected(await signAs(fed.pki, 'FR', old), 422, 'SENT_AT_OUT_OF_WINDOW');
+  it('422 when sentAt is ahead of the clock-skew window or older than the max message age', async () => {
     const future = envelope('FR', 'DE', { sentAt: new Date(Date.now() + 3600_000).toISOString() });
     await expectRejected(await signAs(fed.pki, 'FR', future), 422, 'SENT_AT_OUT_OF_WINDOW');
+    const ancient = envelope('FR', 'DE', { sentAt: new Date(Date.now() - 8 * 86400_000).toISOString() });
+    await expectRejected(await signAs(fed.pki, 'FR', ancient), 422, 'SENT_AT_OUT_OF_WINDOW');
+  });
+
+  it('accepts a first delivery signed an hour ago (a retry after an outage resends old bytes)', async () => {
+    const late = envelope('FR', 'DE', { sentAt: new Date(Date.now() - 3600_000).toISOString() });
+    const res = await partnerRequest(deUrl, fr, { body: await signAs(fed.pki, 'FR', late) });
+    expect(res.status, res.body).to.equal(201);
+  });
+
+  it('answers a late resend of a message it holds with the stored receipt, not a window error', async () => {
+    const env = envelope('FR', 'DE', { sentAt: new Date(Date.now() - 60_000).toISOString() });
+    const jws = await signAs(fed.pki, 'FR', env);
+    const first = await partnerRequest(deUrl, fr, { body: jws });
+    expect(first.status).to.equal(201);
+    // Thirty days later (DE's clock moved), the sentAt is far past the max message age; the
+    // resend of the same bytes must still get the stored receipt.
+    const ctx = fed.gateways.DE!.ctx;
+    const realNow = ctx.now;
+    ctx.now = () => new Date(Date.now() + 30 * 86400_000);
+    const again = await partnerRequest(deUrl, fr, { body: jws }).finally(() => {
+      ctx.now = realNow;
+    });
+    expect(again.status).to.equal(200);
+    expect(again.body).to.equal(first.body);
   });
 
   it('422 for a case that does not match the case schema, located under /case', async () => {

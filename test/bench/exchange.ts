@@ -1,0 +1,194 @@
+/**
+ * FR → DE throughput and latency: DE runs as its own `icros gateway start` process, FR in
+ * this one. N cases are ingested at FR first (not timed); then all are forwarded and the
+ * clock runs until every receipt is verified. Latency = forward call → verified receipt.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { ingestReports } from '../../src/api/reports.js';
+import { loadConfig } from '../../src/config/load.js';
+import { startGateway } from '../../src/main.js';
+import { forwardCase } from '../../src/outbound/forward.js';
+import { initPki } from '../../src/pki/init.js';
+import { freePort } from '../helpers/federation.js';
+import { type Figure, percentile } from './report.js';
+
+const HANDLING = { tlp: 'AMBER', code: 'H1', purpose: 'benchmark', legalBasis: 'benchmark' } as const;
+const sample = JSON.parse(
+  readFileSync(new URL('../../schemas/icros-case/samples/phishing-bank.json', import.meta.url), 'utf8'),
+);
+
+export async function benchExchange(
+  kind: 'pglite' | 'postgres',
+  n: number,
+  say: (l: string) => void,
+): Promise<Figure[]> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'icros-bench-'));
+  await initPki({ dir, countries: ['FR', 'DE'] });
+  const ports = {
+    fr: await freePort(),
+    frAdmin: await freePort(),
+    de: await freePort(),
+    deAdmin: await freePort(),
+  };
+  const url = process.env.DATABASE_URL;
+  const suffix = randomBytes(4).toString('hex');
+  const dbFor = (cc: string) =>
+    kind === 'postgres'
+      ? { url, schema: `bench_${cc}_${suffix}`, poolSize: 20 }
+      : { dir: path.join(dir, cc, 'data') };
+
+  const deDoc = JSON.parse(readFileSync(path.join(dir, 'DE', 'gateway.json'), 'utf8'));
+  Object.assign(deDoc, {
+    listen: {
+      partner: { host: '127.0.0.1', port: ports.de },
+      admin: { host: '127.0.0.1', port: ports.deAdmin },
+    },
+    database: dbFor('de'),
+    logLevel: 'warn',
+  });
+  deDoc.partners[0].ratePerSecond = 1_000_000;
+  writeFileSync(path.join(dir, 'DE', 'bench.json'), JSON.stringify(deDoc));
+  const { DATABASE_URL: _omit, ...env } = process.env;
+  const de = spawn(
+    process.execPath,
+    ['bin/icros.js', 'gateway', 'start', '--config', path.join(dir, 'DE', 'bench.json')],
+    {
+      env,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  try {
+    await waitHealthy(`http://127.0.0.1:${ports.deAdmin}/healthz`, de);
+    const fr = await startGateway(
+      loadConfig(
+        path.join(dir, 'FR', 'gateway.json'),
+        {
+          listen: { partner: { port: ports.fr }, admin: { port: ports.frAdmin } },
+          database: { ...dbFor('fr'), dir: kind === 'pglite' ? path.join(dir, 'FR', 'data') : undefined },
+          partners: [
+            {
+              ...JSON.parse(readFileSync(path.join(dir, 'FR', 'gateway.json'), 'utf8')).partners[0],
+              url: `https://127.0.0.1:${ports.de}`,
+            },
+          ],
+          delivery: { concurrency: 32, pollIntervalMs: 200 },
+          logLevel: 'warn',
+        },
+        {},
+      ),
+    );
+    try {
+      say(`exchange on ${kind}: ingesting ${n} cases at FR (not timed) …`);
+      const ids: string[] = [];
+      for (let i = 0; i < n; i += 1000) {
+        const batch = Array.from({ length: Math.min(1000, n - i) }, (_, j) => {
+          const id = randomUUID();
+          ids.push(id);
+          return { ...sample, id, origin: { ...sample.origin, reference: `BENCH-${i + j}` } };
+        });
+        await ingestReports(fr.ctx, 'icros-case', Buffer.from(JSON.stringify(batch)), 'bench');
+      }
+      say(`exchange on ${kind}: forwarding ${n} cases FR → DE …`);
+      const started = new Map<string, number>();
+      const latencies: number[] = [];
+      const forwardMs: number[] = [];
+      let done = 0;
+      let finish!: () => void;
+      const allDone = new Promise<void>((r) => {
+        finish = r;
+      });
+      const seen = new Set<string>();
+      const onDelivered = (id: string) => {
+        if (seen.has(id)) return;
+        seen.add(id);
+        latencies.push(performance.now() - (started.get(id) ?? performance.now()));
+        if (++done === n) finish();
+      };
+      const poll = setInterval(async () => {
+        const rows = await fr.ctx.db.query<{ id: string }>(
+          "SELECT id FROM messages WHERE direction = 'out' AND state = 'delivered'",
+        );
+        for (const r of rows) if (started.has(r.id)) onDelivered(r.id);
+        if (done > 0 && done < n) say(`  … ${done}/${n} delivered`);
+      }, 2000);
+      const t0 = performance.now();
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          while (next < ids.length) {
+            const id = ids[next++]!;
+            const f0 = performance.now();
+            const [m] = await forwardCase(fr.ctx, {
+              caseId: id,
+              to: ['DE'],
+              handling: HANDLING,
+              actor: 'bench',
+            });
+            started.set(m!.id, f0);
+            forwardMs.push(performance.now() - f0);
+            fr.queue.kick();
+          }
+        }),
+      );
+      const timeout = setTimeout(finish, 15 * 60_000);
+      await allDone;
+      clearTimeout(timeout);
+      clearInterval(poll);
+      const seconds = (performance.now() - t0) / 1000;
+      latencies.sort((a, b) => a - b);
+      forwardMs.sort((a, b) => a - b);
+      return [
+        {
+          name: `exchange.${kind}.cases_per_s`,
+          value: Math.round(done / seconds),
+          unit: 'cases/s',
+          limit: kind === 'postgres' ? '>= 300' : undefined,
+        },
+        { name: `exchange.${kind}.delivered`, value: done, unit: `of ${n}` },
+        { name: `exchange.${kind}.latency_p50`, value: Math.round(percentile(latencies, 50)), unit: 'ms' },
+        { name: `exchange.${kind}.latency_p99`, value: Math.round(percentile(latencies, 99)), unit: 'ms' },
+        {
+          name: `exchange.${kind}.forward_p99`,
+          value: round1(percentile(forwardMs, 99)),
+          unit: 'ms (32 concurrent)',
+        },
+      ].map((f) => (f.limit === undefined ? { name: f.name, value: f.value, unit: f.unit } : f)) as Figure[];
+    } finally {
+      await fr.stop();
+    }
+  } finally {
+    de.kill('SIGTERM');
+    await new Promise((r) => de.once('exit', r));
+    if (kind === 'postgres' && url) await dropSchemas(url, [`bench_fr_${suffix}`, `bench_de_${suffix}`]);
+  }
+}
+
+function round1(v: number) {
+  return Math.round(v * 10) / 10;
+}
+
+async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
+  const end = Date.now() + 60_000;
+  while (Date.now() < end) {
+    if (child.exitCode !== null) throw new Error(`DE gateway exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('DE gateway did not become healthy in 60 s');
+}
+
+async function dropSchemas(url: string, schemas: string[]): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  for (const s of schemas) await c.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+  await c.end();
+}

@@ -1,0 +1,52 @@
+/**
+ * `npm run bench [-- --json] [-- --cases N] [-- --only crypto,tls,exchange]`
+ *
+ * Prints numbers; asserts nothing. Measures this machine's ceilings (PS256 sign/verify per
+ * second, raw mTLS keep-alive requests per second) and the FR → DE exchange (cases/s, p50 and
+ * p99 from forward to verified receipt) on PGlite and, with DATABASE_URL, on PostgreSQL.
+ * The receiving gateway (DE) runs in its own process, as it would in production; FR runs in
+ * this one. With --json each figure is one JSON line: {name, value, unit, limit}.
+ */
+import { parseArgs } from 'node:util';
+import { benchCrypto } from './crypto.js';
+import { benchExchange } from './exchange.js';
+import { type Figure, printFigure } from './report.js';
+import { benchTls } from './tls.js';
+
+const { values } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    cases: { type: 'string', default: '10000' },
+    only: { type: 'string', default: 'crypto,tls,exchange' },
+  },
+});
+const only = new Set(values.only!.split(','));
+const cases = Number(values.cases);
+const json = Boolean(values.json);
+const figures: Figure[] = [];
+const emit = (f: Figure) => {
+  figures.push(f);
+  printFigure(f, json);
+};
+
+if (only.has('crypto')) for (const f of await benchCrypto()) emit(f);
+if (only.has('tls')) for (const f of await benchTls()) emit(f);
+if (only.has('exchange')) {
+  const kinds = process.env.DATABASE_URL ? (['pglite', 'postgres'] as const) : (['pglite'] as const);
+  for (const kind of kinds)
+    for (const f of await benchExchange(kind, cases, (line) => !json && console.log(line))) emit(f);
+}
+const sign = figures.find((f) => f.name === 'ps256.sign');
+for (const f of figures.filter((f) => f.name.startsWith('exchange.') && f.name.endsWith('.cases_per_s'))) {
+  if (sign)
+    emit({
+      name: f.name.replace('cases_per_s', 'ratio_to_sign_ceiling'),
+      value: round(f.value / sign.value, 3),
+      unit: 'ratio',
+    });
+}
+process.exit(0);
+
+function round(v: number, d: number) {
+  return Math.round(v * 10 ** d) / 10 ** d;
+}
