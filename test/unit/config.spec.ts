@@ -1,0 +1,112 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { loadConfig } from '../../src/config/load.js';
+import { isIcrosError } from '../../src/errors.js';
+import { log } from '../../src/log.js';
+import { testPki } from '../helpers/federation.js';
+
+describe('config', () => {
+  let file: string;
+  before(async () => {
+    file = path.join(await testPki(), 'FR', 'gateway.json');
+  });
+
+  function expectInvalid(fn: () => unknown, location: RegExp) {
+    try {
+      fn();
+    } catch (err) {
+      expect(isIcrosError(err, 'CONFIG_INVALID'), String(err)).to.equal(true);
+      expect((err as Error).message).to.match(location);
+      return;
+    }
+    expect.fail('expected CONFIG_INVALID');
+  }
+
+  it('loads the dev gateway.json with defaults and frozen', () => {
+    const c = loadConfig(file, {}, {});
+    expect(c.country).to.equal('FR');
+    expect(c.limits.maxBodyBytes).to.equal(2 * 1024 * 1024);
+    expect(c.delivery.maxAttempts).to.equal(100);
+    expect(c.partners.map((p) => p.country)).to.have.members(['DE', 'BE']);
+    expect(Object.isFrozen(c.delivery)).to.equal(true);
+  });
+
+  it('keeps private keys out of JSON and enumeration', () => {
+    const c = loadConfig(file, {}, {});
+    const dump = JSON.stringify(c);
+    expect(dump).to.not.include('PRIVATE KEY');
+    expect(Object.keys(c.tls)).to.not.include('keyPem');
+    expect(c.tls.keyPem).to.include('PRIVATE KEY');
+  });
+
+  it('names the field and what is expected when a value is wrong', () => {
+    expectInvalid(
+      () => loadConfig(file, { listen: { partner: { port: 'eight' } } }, {}),
+      /\/listen\/partner\/port.*integer/,
+    );
+    expectInvalid(() => loadConfig(file, { surprise: 1 }, {}), /surprise/);
+    expectInvalid(() => loadConfig(file, { country: 'France' }, {}), /\/country/);
+  });
+
+  it('names an unreadable PEM file', () => {
+    expectInvalid(
+      () => loadConfig(file, { signing: { cert: 'missing.crt' } }, {}),
+      /\/signing\/cert.*missing\.crt/,
+    );
+  });
+
+  it('refuses a partner listed twice or the gateway itself', async () => {
+    const doc = JSON.parse(await readFile(file, 'utf8'));
+    const dir = path.dirname(file);
+    const twice = path.join(dir, 'twice.json');
+    await writeFile(twice, JSON.stringify({ ...doc, partners: [doc.partners[0], doc.partners[0]] }));
+    expectInvalid(() => loadConfig(twice, {}, {}), /listed twice/);
+    const self = path.join(dir, 'self.json');
+    await writeFile(self, JSON.stringify({ ...doc, partners: [{ ...doc.partners[0], country: 'FR' }] }));
+    expectInvalid(() => loadConfig(self, {}, {}), /cannot list itself/);
+  });
+
+  it('applies DATABASE_URL, LOG_LEVEL and port overrides from the environment', () => {
+    const c = loadConfig(
+      file,
+      {},
+      { DATABASE_URL: 'postgres://u@h/db', LOG_LEVEL: 'debug', ICROS_ADMIN_PORT: '9999' },
+    );
+    expect(c.database.url).to.equal('postgres://u@h/db');
+    expect(c.database.dir).to.equal(undefined);
+    expect(c.logLevel).to.equal('debug');
+    expect(c.listen.admin.port).to.equal(9999);
+  });
+
+  it('reports an unreadable file as CONFIG_UNREADABLE', async () => {
+    const missing = path.join(await mkdtemp(path.join(os.tmpdir(), 'icros-cfg-')), 'nope.json');
+    try {
+      loadConfig(missing, {}, {});
+      expect.fail('expected an error');
+    } catch (err) {
+      expect(isIcrosError(err, 'CONFIG_UNREADABLE')).to.equal(true);
+    }
+  });
+
+  it('redacts secret-looking fields in log lines', () => {
+    const lines: string[] = [];
+    const transport = log.transports[0]!;
+    const orig = (transport as unknown as { log: (info: unknown, next: () => void) => void }).log;
+    (transport as unknown as { log: (info: Record<symbol, string>, next: () => void) => void }).log = (
+      info,
+      next,
+    ) => {
+      lines.push(info[Symbol.for('message')]!);
+      next();
+    };
+    try {
+      log.info('test line', { token: 'icros_secret', nested: { authorization: 'Bearer x', partner: 'DE' } });
+    } finally {
+      (transport as unknown as { log: typeof orig }).log = orig;
+    }
+    expect(lines.join('\n')).to.not.include('icros_secret').and.not.include('Bearer x');
+    expect(lines.join('\n')).to.include('"partner":"DE"');
+  });
+});
