@@ -28,8 +28,12 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    await ctx.db.query('SELECT 1');
-    res.json({ status: 'ready', country: ctx.config.country });
+    try {
+      await ctx.db.query('SELECT 1');
+      res.json({ status: 'ready', country: ctx.config.country });
+    } catch {
+      res.status(503).json({ status: 'unavailable', reason: 'database' });
+    }
   });
 
   const api = express.Router();
@@ -88,19 +92,17 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
   });
 
   api.get('/messages', requireRole('analyst'), async (req, res) => {
-    const q = req.query;
-    const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
-    const limit = Math.min(Math.max(Number(str(q.limit) ?? 100) || 100, 1), 1000);
-    const cursor = str(q.cursor) ? decodeCursor(str(q.cursor)!) : null;
+    const f = messageFilters(req.query);
     const rows = await ctx.db.query<{ created_at: Date; id: string }>(sql('listMessages'), [
-      str(q.direction),
-      str(q.state),
-      str(q.partner),
-      str(q.case) && UUID.test(str(q.case)!) ? str(q.case) : null,
-      cursor?.at ?? null,
-      cursor?.id ?? null,
-      limit,
+      f.direction,
+      f.state,
+      f.partner,
+      f.case,
+      f.cursor?.at ?? null,
+      f.cursor?.id ?? null,
+      f.limit,
     ]);
+    const limit = f.limit;
     const last = rows.at(-1);
     res.json({
       messages: rows,
@@ -126,6 +128,44 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
   app.use(notFound);
   app.use(errorHandler);
   return app;
+}
+
+const FILTERS = {
+  direction: /^(in|out)$/,
+  state: /^(queued|sending|retrying|delivered|dead|accepted)$/,
+  partner: /^[A-Z]{2}$/,
+  case: UUID,
+  limit: /^[0-9]{1,4}$/,
+  cursor: /^[A-Za-z0-9_-]{1,200}$/,
+} as const;
+
+/** Query filters of GET /api/messages; an unknown or malformed one is an error, never ignored. */
+function messageFilters(query: express.Request['query']) {
+  const out: Record<string, string | null> = {};
+  for (const [k, v] of Object.entries(query)) {
+    const rule = FILTERS[k as keyof typeof FILTERS];
+    if (!rule)
+      throw new IcrosError(
+        'REQUEST_INVALID',
+        `unknown filter ${JSON.stringify(k)}; use ${Object.keys(FILTERS).join(', ')}`,
+      );
+    if (typeof v !== 'string' || !rule.test(v)) {
+      throw new IcrosError('REQUEST_INVALID', `filter ${k}=${JSON.stringify(v)} is not valid`, {
+        errors: [{ location: `?${k}`, rule: 'pattern', message: `${k} must match ${rule.source}` }],
+      });
+    }
+    out[k] = v;
+  }
+  const limit = out.limit ? Number(out.limit) : 100;
+  if (limit < 1 || limit > 1000) throw new IcrosError('REQUEST_INVALID', 'limit must be between 1 and 1000');
+  return {
+    direction: out.direction ?? null,
+    state: out.state ?? null,
+    partner: out.partner ?? null,
+    case: out.case ?? null,
+    cursor: out.cursor ? decodeCursor(out.cursor) : null,
+    limit,
+  };
 }
 
 function bodyOf(req: express.Request): Buffer {

@@ -1,0 +1,99 @@
+import { expect } from 'chai';
+import { admin, HANDLING, sampleCase, token } from '../helpers/clients.js';
+import { type Federation, startFederation } from '../helpers/federation.js';
+
+describe('e2e admin API (pglite)', () => {
+  let fed: Federation;
+  let url: string;
+  before(async () => {
+    fed = await startFederation('pglite', ['FR', 'DE'], { FR: { noWorker: true } });
+    url = fed.gateways.FR!.adminUrl;
+  });
+  after(async () => fed?.stop());
+
+  it('401 without a token or with an unknown one, 403 for the wrong role', async () => {
+    expect((await admin(url, undefined, 'GET', '/api/messages')).json.code).to.equal('AUTH_REQUIRED');
+    expect((await admin(url, 'icros_nope', 'GET', '/api/messages')).json.code).to.equal('AUTH_INVALID');
+    const r = await admin(url, token(fed.pki, 'FR', 'auditor'), 'GET', '/api/messages');
+    expect(r.status).to.equal(403);
+    expect(r.json.code).to.equal('ROLE_FORBIDDEN');
+    expect(r.headers.get('x-request-id')).to.be.a('string');
+  });
+
+  it('ingests valid cases and reports invalid ones by index with located errors', async () => {
+    const good = sampleCase();
+    const bad = sampleCase({ version: 'one' });
+    const r = await admin(url, token(fed.pki, 'FR'), 'POST', '/api/reports?format=icros-case', [good, bad]);
+    expect(r.status).to.equal(201);
+    expect(r.json.accepted).to.have.length(1);
+    expect(r.json.rejected[0].index).to.equal(1);
+    expect(r.json.rejected[0].errors[0].location).to.equal('/1/version');
+    const none = await admin(url, token(fed.pki, 'FR'), 'POST', '/api/reports', [bad]);
+    expect(none.status).to.equal(422);
+    expect(none.json.code).to.equal('REPORT_INVALID');
+    const foreign = await admin(
+      url,
+      token(fed.pki, 'FR'),
+      'POST',
+      '/api/reports',
+      sampleCase({ origin: { country: 'DE', agency: 'BKA', reference: 'x' } }),
+    );
+    expect(foreign.status).to.equal(422);
+    expect(foreign.json.errors[0].location).to.equal('/origin/country');
+  });
+
+  it('rejects bad bodies and formats with their codes, never a 500', async () => {
+    const t = token(fed.pki, 'FR');
+    expect((await admin(url, t, 'POST', '/api/reports', '{not json')).json.code).to.equal('BODY_MALFORMED');
+    expect((await admin(url, t, 'POST', '/api/reports?format=nope', '{}')).json.code).to.equal(
+      'FORMAT_UNSUPPORTED',
+    );
+    expect((await admin(url, t, 'POST', '/api/reports', '{"__proto__":{"x":1}}')).json.code).to.equal(
+      'PAYLOAD_FORBIDDEN_KEY',
+    );
+    expect((await admin(url, t, 'GET', '/api/cases/not-a-uuid')).json.code).to.equal('CASE_NOT_FOUND');
+    expect((await admin(url, t, 'GET', '/api/nothing')).json.code).to.equal('NOT_FOUND');
+  });
+
+  it('refuses a forward to an unknown partner or without handling, and queues a valid one', async () => {
+    const t = token(fed.pki, 'FR');
+    const c = sampleCase();
+    await admin(url, t, 'POST', '/api/reports', c);
+    const unknown = await admin(url, t, 'POST', `/api/cases/${c.id}/forward`, {
+      to: ['XX'],
+      handling: HANDLING,
+    });
+    expect(unknown.json.code).to.equal('FORWARD_PARTNER_UNKNOWN');
+    const noHandling = await admin(url, t, 'POST', `/api/cases/${c.id}/forward`, { to: ['DE'] });
+    expect(noHandling.status).to.equal(400);
+    expect(noHandling.json.errors.map((e: { location: string }) => e.location)).to.include('/');
+    const ok = await admin(url, t, 'POST', `/api/cases/${c.id}/forward`, {
+      to: ['DE', 'DE'],
+      handling: HANDLING,
+    });
+    expect(ok.status).to.equal(202);
+    expect(ok.json.messages).to.have.length(1);
+    const listed = await admin(url, t, 'GET', `/api/messages?state=queued&case=${c.id}`);
+    expect(listed.json.messages.map((m: { id: string }) => m.id)).to.deep.equal([ok.json.messages[0].id]);
+  });
+
+  it('refuses unknown or malformed message filters instead of ignoring them', async () => {
+    const t = token(fed.pki, 'FR');
+    expect((await admin(url, t, 'GET', '/api/messages?case=nope')).json.code).to.equal('REQUEST_INVALID');
+    expect((await admin(url, t, 'GET', '/api/messages?state=lost')).json.code).to.equal('REQUEST_INVALID');
+    expect((await admin(url, t, 'GET', '/api/messages?colour=red')).json.code).to.equal('REQUEST_INVALID');
+    expect((await admin(url, t, 'GET', '/api/messages?limit=0')).json.code).to.equal('REQUEST_INVALID');
+  });
+
+  it('pages messages with a cursor', async () => {
+    const t = token(fed.pki, 'FR');
+    const page1 = await admin(url, t, 'GET', '/api/messages?limit=1');
+    expect(page1.json.messages).to.have.length(1);
+    expect(page1.json.next).to.be.a('string');
+    const page2 = await admin(url, t, 'GET', `/api/messages?limit=1&cursor=${page1.json.next}`);
+    expect(page2.status).to.equal(200);
+    expect((await admin(url, t, 'GET', '/api/messages?cursor=garbage')).json.code).to.equal(
+      'REQUEST_INVALID',
+    );
+  });
+});
