@@ -15,7 +15,6 @@ import {
   notFound,
   rawBody,
   requestId,
-  sendProblem,
 } from '../http/common.js';
 import { log } from '../log.js';
 import { identify } from './identity.js';
@@ -116,5 +115,3 @@ async function auditRejection(ctx: GatewayContext, req: Request, res: Response, 
     log.error('could not audit a rejection', { code, err: (auditErr as Error).message });
   }
 }
-
-export { sendProblem };
