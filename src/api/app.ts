@@ -102,11 +102,10 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
       f.cursor?.id ?? null,
       f.limit,
     ]);
-    const limit = f.limit;
     const last = rows.at(-1);
     res.json({
       messages: rows,
-      next: rows.length === limit && last ? encodeCursor(last.created_at, last.id) : null,
+      next: rows.length === f.limit && last ? encodeCursor(last.created_at, last.id) : null,
     });
   });
 

@@ -9,13 +9,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { appendAudit } from '../audit/append.js';
 import type { GatewayContext } from '../context.js';
 import { IcrosError, isIcrosError } from '../errors.js';
-import {
-  errorHandler,
-  normalizeHttpError,
-  notFound,
-  rawBody,
-  requestId,
-} from '../http/common.js';
+import { errorHandler, normalizeHttpError, notFound, rawBody, requestId } from '../http/common.js';
 import { log } from '../log.js';
 import { identify } from './identity.js';
 import { RateLimiter } from './rate.js';

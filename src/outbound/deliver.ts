@@ -45,7 +45,7 @@ export async function deliverOne(
   try {
     const res = await client.postMessage(row.jws);
     httpStatus = res.status;
-    if (res.status !== 200 && res.status !== 201) throw rejected(partner, res.status, res.body);
+    if (res.status !== 200 && res.status !== 201) throw PartnerRejection.from(partner, res.status, res.body);
     const receipt = await verifyReceipt(res.body, partner, {
       messageId: row.id,
       messageDigest: row.digest,
@@ -100,19 +100,29 @@ export async function deliverOne(
   }
 }
 
-function rejected(partner: Partner, status: number, body: string): IcrosError & { partnerProblem?: unknown } {
-  let partnerProblem: unknown;
-  try {
-    partnerProblem = JSON.parse(body);
-  } catch {
-    partnerProblem = body.slice(0, 500);
+/** The partner answered with an error status; its problem+json (or text) is kept. */
+class PartnerRejection extends IcrosError {
+  constructor(
+    partner: Partner,
+    readonly httpStatus: number,
+    readonly partnerProblem: unknown,
+  ) {
+    const code = (partnerProblem as { code?: unknown } | null)?.code;
+    super(
+      'DELIVERY_REJECTED',
+      `${partner.country} answered ${httpStatus}${typeof code === 'string' ? ` ${code}` : ''}`,
+    );
   }
-  const code = (partnerProblem as { code?: string })?.code;
-  const e = new IcrosError(
-    'DELIVERY_REJECTED',
-    `${partner.country} answered ${status}${code ? ` ${code}` : ''}`,
-  );
-  return Object.assign(e, { partnerProblem, httpStatus: status });
+
+  static from(partner: Partner, status: number, body: string): PartnerRejection {
+    let problem: unknown;
+    try {
+      problem = JSON.parse(body);
+    } catch {
+      problem = body.slice(0, 500);
+    }
+    return new PartnerRejection(partner, status, problem);
+  }
 }
 
 function classify(err: unknown): Failure {
@@ -120,20 +130,15 @@ function classify(err: unknown): Failure {
     err instanceof IcrosError
       ? err
       : new IcrosError('DELIVERY_NETWORK_ERROR', String((err as Error)?.message ?? err));
-  const status = (e as { httpStatus?: number }).httpStatus;
+  if (!(e instanceof PartnerRejection))
+    return { permanent: false, problem: { code: e.code, detail: e.message } };
+  const status = e.httpStatus;
   // DESIGN §4: 4xx other than 408/429 are permanent; everything else may succeed later,
   // including a forged or mismatched receipt (the partner's store is what counts).
-  const permanent = status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
+  const permanent = status >= 400 && status < 500 && status !== 408 && status !== 429;
   return {
     permanent,
-    problem: {
-      code: e.code,
-      detail: e.message,
-      ...(status !== undefined ? { status } : {}),
-      ...((e as { partnerProblem?: unknown }).partnerProblem !== undefined
-        ? { partnerProblem: (e as { partnerProblem?: unknown }).partnerProblem }
-        : {}),
-    },
+    problem: { code: e.code, detail: e.message, status, partnerProblem: e.partnerProblem },
   };
 }
 

@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { hashToken } from '../api/auth.js';
 import { PkiError } from './errors.js';
 
 /** Listener ports of one dev gateway. */
@@ -102,10 +103,8 @@ export function parseDevTokens(json: string): DevTokens | undefined {
     : undefined;
 }
 
-/** Lower-case hex SHA-256 of the whole token string: all a gateway stores of a token. */
-export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
-}
+// Token hashing lives with authentication (src/api/auth.ts); re-exported for callers of the dev PKI.
+export { hashToken };
 
 /**
  * The `gateway.json` of `self`, wired to every other member of `federation`. Paths are

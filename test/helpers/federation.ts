@@ -48,16 +48,16 @@ export async function testConfig(
   ports: Record<string, { partner: number; admin: number }>,
   overrides: ConfigOverrides = {},
 ): Promise<GatewayConfig> {
-  const pki = await testPki();
-  const file = path.join(pki, cc, 'gateway.json');
-  const base = loadConfig(file, {}, {});
+  const file = path.join(await testPki(), cc, 'gateway.json');
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as { partners: { country: string }[] };
   return loadConfig(
     file,
     {
       listen: { partner: { port: ports[cc]!.partner }, admin: { port: ports[cc]!.admin } },
       database: { memory: true, dir: undefined },
-      partners: base.partners.map((p, i) => ({
-        ...rawPartner(file, i),
+      // Partner paths stay relative to the file; only the URL moves to this run's port.
+      partners: doc.partners.map((p) => ({
+        ...p,
         url: `https://127.0.0.1:${ports[p.country]?.partner ?? 1}`,
       })),
       delivery: { baseDelayMs: 20, maxDelayMs: 200, pollIntervalMs: 50, requestTimeoutMs: 3000 },
@@ -66,13 +66,6 @@ export async function testConfig(
     },
     {},
   );
-}
-
-function rawPartner(file: string, i: number): Record<string, unknown> {
-  // Re-read the document so partner paths stay relative to the file.
-  // biome-ignore lint/suspicious/noExplicitAny: test helper over a validated file
-  const doc = JSON.parse(readFileSync(file, 'utf8')) as any;
-  return doc.partners[i];
 }
 
 /** Start gateways for `countries` on `kind` storage, wired to each other. */
