@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { Server } from 'node:net';
 import { createAdminApp } from './api/app.js';
+import { createAuditWriter } from './audit/writer.js';
 import type { GatewayConfig } from './config/load.js';
 import type { GatewayContext } from './context.js';
 import { createPartnerApp } from './inbound/app.js';
@@ -13,7 +14,6 @@ import { createPartnerServer, listen } from './inbound/server.js';
 import { log, setLogLevel } from './log.js';
 import { createEmbeddedQueue, type EmbeddedQueueOptions } from './outbound/embedded.js';
 import type { DeliveryQueue } from './outbound/queue.js';
-import { createTxBatcher } from './store/batch.js';
 import { type Db, openDb } from './store/db.js';
 
 export interface Gateway {
@@ -39,7 +39,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     config,
     db,
     registry: partnerRegistry(config),
-    tx: createTxBatcher(db),
+    // Audit times follow ctx.now, which tests may move.
+    tx: createAuditWriter(db, () => ctx.now()),
     now: opts.now ?? (() => new Date()),
   };
   const queue = createEmbeddedQueue(ctx, opts);

@@ -4,7 +4,6 @@
  * listens itself (`main.ts` does).
  */
 import express from 'express';
-import { appendAudit } from '../audit/append.js';
 import type { GatewayContext } from '../context.js';
 import { parseUntrustedJson } from '../envelope/json.js';
 import { IcrosError } from '../errors.js';
@@ -56,12 +55,13 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
     const id = uuidParam(req.params.id, 'CASE_NOT_FOUND');
     const [row] = await ctx.db.query(sql('getCase'), [id]);
     if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${id}`);
-    await ctx.tx((q) =>
-      appendAudit(
-        q,
-        [{ actor: { kind: 'user', id: who(res) }, action: 'case.read', subject: { case: id }, detail: {} }],
-        ctx.now(),
-      ),
+    await ctx.tx(async (q) =>
+      q.audit({
+        actor: { kind: 'user', id: who(res) },
+        action: 'case.read',
+        subject: { case: id },
+        detail: {},
+      }),
     );
     res.json(row);
   });

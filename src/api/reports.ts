@@ -4,7 +4,6 @@
  * (with their audit event, in one transaction each), invalid ones are reported by index
  * with every located error. National formats arrive with issue #3.
  */
-import { appendAudit } from '../audit/append.js';
 import type { GatewayContext } from '../context.js';
 import { sha256Hex } from '../envelope/digest.js';
 import { canonicalJson, parseUntrustedJson } from '../envelope/json.js';
@@ -119,18 +118,12 @@ async function storeLocalCase(
         },
       );
     }
-    await appendAudit(
-      q,
-      [
-        {
-          actor: { kind: 'user', id: actor },
-          action: 'case.created',
-          subject: { case: c.id },
-          detail: { version: c.version, digest, format: 'icros-case' },
-        },
-      ],
-      ctx.now(),
-    );
+    q.audit({
+      actor: { kind: 'user', id: actor },
+      action: 'case.created',
+      subject: { case: c.id },
+      detail: { version: c.version, digest, format: 'icros-case' },
+    });
     return 'created';
   });
 }

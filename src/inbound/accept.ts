@@ -1,10 +1,10 @@
 /**
  * Storing an accepted message: the message, its case version and the audit events commit
- * in one transaction; the signed receipt (which names the audit head after that commit)
- * is stored right after, so a duplicate is answered with the same bytes.
+ * in one (group-committed) transaction; the signed receipt, which names the audit head after
+ * that commit, is stored right after, so a duplicate is answered with the same bytes.
  */
 
-import { type AuditHead, type AuditInput, appendAudit } from '../audit/append.js';
+import type { AuditHead } from '../audit/append.js';
 import type { Partner } from '../config/load.js';
 import type { GatewayContext } from '../context.js';
 import { sha256Hex } from '../envelope/digest.js';
@@ -20,7 +20,7 @@ export async function acceptMessage(
   jws: string,
   digest: string,
 ): Promise<{ receiptJws: string } | 'duplicate'> {
-  const head = await ctx.tx(async (q): Promise<AuditHead | 'duplicate'> => {
+  const { value, head } = await ctx.tx.withHead(async (q): Promise<'stored' | 'duplicate'> => {
     const inserted = await q.query(sql('insertInbound'), [
       env.id,
       partner.country,
@@ -32,14 +32,12 @@ export async function acceptMessage(
     ]);
     if (inserted.length === 0) return 'duplicate';
     const actor = { kind: 'partner' as const, id: partner.country };
-    const events: AuditInput[] = [
-      {
-        actor,
-        action: 'message.received',
-        subject: { message: env.id, partner: partner.country, ...(env.case ? { case: env.case.id } : {}) },
-        detail: { type: env.type, digest, tlp: env.handling.tlp, handlingCode: env.handling.code },
-      },
-    ];
+    q.audit({
+      actor,
+      action: 'message.received',
+      subject: { message: env.id, partner: partner.country, ...(env.case ? { case: env.case.id } : {}) },
+      detail: { type: env.type, digest, tlp: env.handling.tlp, handlingCode: env.handling.code },
+    });
     if (env.case) {
       const caseDigest = `sha256:${sha256Hex(canonicalJson(env.case))}`;
       const stored = await q.query(sql('insertCase'), [
@@ -52,7 +50,7 @@ export async function acceptMessage(
         caseDigest,
         JSON.stringify(env.handling),
       ]);
-      events.push({
+      q.audit({
         actor,
         action: stored.length ? 'case.received' : 'case.received.known-version',
         subject: { case: env.case.id, message: env.id, partner: partner.country },
@@ -61,16 +59,16 @@ export async function acceptMessage(
     }
     if (env.type === 'case.withdraw' && env.refersTo) {
       const withdrawn = await q.query(sql('withdrawReceivedCase'), [env.refersTo, partner.country]);
-      events.push({
+      q.audit({
         actor,
         action: 'case.withdrawn',
         subject: { case: env.refersTo, message: env.id, partner: partner.country },
         detail: { versions: withdrawn.length },
       });
     }
-    return appendAudit(q, events, ctx.now());
+    return 'stored';
   });
-  if (head === 'duplicate') return head;
+  if (value === 'duplicate') return value;
   return { receiptJws: await storeReceipt(ctx, partner, env.id, digest, head) };
 }
 
@@ -99,7 +97,8 @@ async function storeReceipt(
     ctx.config.signing,
   );
   const row = ['in', partner.country, messageId, receipt.id, jws, digest, head.seq, head.hash];
-  await ctx.tx((q) => q.query(sql('insertReceipt'), row));
+  const inserted = await ctx.tx((q) => q.query(sql('insertReceipt'), row));
+  if (inserted.length) return jws;
   // Two resends racing after a crash: the first stored receipt is the one every caller gets.
   const [stored] = await ctx.db.query<{ jws: string }>(sql('getReceipt'), ['in', partner.country, messageId]);
   return stored?.jws ?? jws;

@@ -6,7 +6,6 @@
  */
 import type { TLSSocket } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { appendAudit } from '../audit/append.js';
 import type { GatewayContext } from '../context.js';
 import { IcrosError, isIcrosError } from '../errors.js';
 import { errorHandler, normalizeHttpError, notFound, rawBody, requestId } from '../http/common.js';
@@ -87,23 +86,17 @@ async function auditRejection(ctx: GatewayContext, req: Request, res: Response, 
   log.warn('partner request rejected', { partner, code, path: req.path });
   if (code === 'RATE_LIMITED') return;
   try {
-    await ctx.tx((q) =>
-      appendAudit(
-        q,
-        [
-          {
-            actor: { kind: 'partner', id: partner ?? 'unknown' },
-            action: 'message.rejected',
-            subject: partner ? { partner } : {},
-            detail: {
-              code,
-              path: req.path,
-              ...(partner ? {} : { tlsFingerprint: res.locals.fingerprint ?? null }),
-            },
-          },
-        ],
-        ctx.now(),
-      ),
+    await ctx.tx(async (q) =>
+      q.audit({
+        actor: { kind: 'partner', id: partner ?? 'unknown' },
+        action: 'message.rejected',
+        subject: partner ? { partner } : {},
+        detail: {
+          code,
+          path: req.path,
+          ...(partner ? {} : { tlsFingerprint: res.locals.fingerprint ?? null }),
+        },
+      }),
     );
   } catch (auditErr) {
     log.error('could not audit a rejection', { code, err: (auditErr as Error).message });

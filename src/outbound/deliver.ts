@@ -6,7 +6,6 @@
  * - any other 4xx → `dead` at once, with the partner's problem stored.
  * The outcome, the attempt row and the audit event commit together.
  */
-import { appendAudit } from '../audit/append.js';
 import type { Partner } from '../config/load.js';
 import type { GatewayContext } from '../context.js';
 import { verifyReceipt } from '../envelope/receipt.js';
@@ -72,27 +71,21 @@ export async function deliverOne(
         httpStatus,
         null,
       ]);
-      await appendAudit(
-        q,
-        [
-          {
-            actor: { kind: 'system', id: 'delivery' },
-            action: 'message.delivered',
-            subject: {
-              message: row.id,
-              partner: partner.country,
-              ...(row.case_id ? { case: row.case_id } : {}),
-            },
-            detail: {
-              attempt: row.attempts,
-              receiptId: receipt.id,
-              partnerAuditHead: receipt.auditHead,
-              duplicate: res.status === 200,
-            },
-          },
-        ],
-        ctx.now(),
-      );
+      q.audit({
+        actor: { kind: 'system', id: 'delivery' },
+        action: 'message.delivered',
+        subject: {
+          message: row.id,
+          partner: partner.country,
+          ...(row.case_id ? { case: row.case_id } : {}),
+        },
+        detail: {
+          attempt: row.attempts,
+          receiptId: receipt.id,
+          partnerAuditHead: receipt.auditHead,
+          duplicate: res.status === 200,
+        },
+      });
     });
     return 'delivered';
   } catch (err) {
@@ -166,22 +159,16 @@ async function recordFailure(
       httpStatus,
       problem,
     ]);
-    await appendAudit(
-      q,
-      [
-        {
-          actor: { kind: 'system', id: 'delivery' },
-          action: outcome === 'dead' ? 'message.dead' : 'message.attempt.failed',
-          subject: {
-            message: row.id,
-            partner: partner.country,
-            ...(row.case_id ? { case: row.case_id } : {}),
-          },
-          detail: { attempt: row.attempts, code: failure.problem.code, status: httpStatus },
-        },
-      ],
-      ctx.now(),
-    );
+    q.audit({
+      actor: { kind: 'system', id: 'delivery' },
+      action: outcome === 'dead' ? 'message.dead' : 'message.attempt.failed',
+      subject: {
+        message: row.id,
+        partner: partner.country,
+        ...(row.case_id ? { case: row.case_id } : {}),
+      },
+      detail: { attempt: row.attempts, code: failure.problem.code, status: httpStatus },
+    });
   });
   const line = {
     partner: partner.country,

@@ -4,7 +4,6 @@
  * resends these bytes). The delivery queue picks the rows up from there.
  */
 import { v7 as uuidv7 } from 'uuid';
-import { type AuditInput, appendAudit } from '../audit/append.js';
 import type { GatewayContext } from '../context.js';
 import { messageDigest } from '../envelope/digest.js';
 import { MESSAGE_TYP, signJws } from '../envelope/sign.js';
@@ -67,7 +66,6 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
   );
 
   await ctx.tx(async (q) => {
-    const events: AuditInput[] = [];
     for (const { envelope, jws, digest } of signed) {
       await q.query(sql('insertOutbound'), [
         envelope.id,
@@ -78,7 +76,7 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
         jws,
         digest,
       ]);
-      events.push({
+      q.audit({
         actor: { kind: 'user', id: req.actor },
         action: 'case.forwarded',
         subject: { case: row.doc.id, message: envelope.id, partner: envelope.to },
@@ -92,7 +90,6 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
         },
       });
     }
-    await appendAudit(q, events, ctx.now());
   });
   return signed.map(({ envelope, digest }) => ({
     id: envelope.id,

@@ -1,0 +1,83 @@
+/**
+ * Group commit for every write that appends to the audit chain. Appends serialize on the
+ * chain head, so with one transaction each a gateway commits one write at a time. The
+ * writer runs the writes that queue up while a batch commits together in the next single
+ * transaction: each write does its own statements and hands its audit events to
+ * `q.audit(...)`; the events of the whole batch are appended once, in order, at the end
+ * (one head lock, one insert), then everything commits.
+ *
+ * A write that throws aborts the batch; the batch is then replayed one write per
+ * transaction, so only the failing write fails and each caller gets its own outcome.
+ * Resolved means committed, as with `db.tx`. Writes must do nothing but database work.
+ */
+import type { Db, TxQueryable } from '../store/db.js';
+import { type AuditHead, type AuditInput, appendAudit } from './append.js';
+
+export interface AuditedTx extends TxQueryable {
+  /** Queue audit events; they are appended with the batch, before it commits. */
+  audit(...events: AuditInput[]): void;
+}
+
+export type Write<T> = (q: AuditedTx) => Promise<T>;
+
+export interface AuditWriter {
+  /** Run `fn` in a group-committed transaction. */
+  <T>(fn: Write<T>): Promise<T>;
+  /** The same, also returning the audit head after the batch (it includes this write's events). */
+  withHead<T>(fn: Write<T>): Promise<{ value: T; head: AuditHead }>;
+}
+
+interface Item {
+  fn: Write<unknown>;
+  resolve: (v: { value: unknown; head: AuditHead }) => void;
+  reject: (e: unknown) => void;
+}
+
+export function createAuditWriter(db: Db, now: () => Date, maxBatch = 256): AuditWriter {
+  const queue: Item[] = [];
+  let draining = false;
+
+  /** Run `items` in one transaction; throws if any of them (or the commit) fails. */
+  async function runTogether(items: Item[]): Promise<{ values: unknown[]; head: AuditHead }> {
+    return db.tx(async (tx) => {
+      const events: AuditInput[] = [];
+      const q: AuditedTx = { query: tx.query, exec: tx.exec, audit: (...e) => void events.push(...e) };
+      const values: unknown[] = [];
+      for (const item of items) values.push(await item.fn(q));
+      const head = await appendAudit(tx, events, now());
+      return { values, head };
+    });
+  }
+
+  async function drain(): Promise<void> {
+    draining = true;
+    try {
+      while (queue.length > 0) {
+        const batch = queue.splice(0, maxBatch);
+        try {
+          const { values, head } = await runTogether(batch);
+          for (const [i, item] of batch.entries()) item.resolve({ value: values[i], head });
+        } catch (err) {
+          if (batch.length === 1) batch[0]!.reject(err);
+          else
+            for (const item of batch)
+              await runTogether([item]).then(
+                ({ values, head }) => item.resolve({ value: values[0], head }),
+                item.reject,
+              );
+        }
+      }
+    } finally {
+      draining = false;
+    }
+  }
+
+  const withHead = <T>(fn: Write<T>) =>
+    new Promise<{ value: T; head: AuditHead }>((resolve, reject) => {
+      queue.push({ fn, resolve: resolve as Item['resolve'], reject });
+      if (!draining) void drain();
+    });
+  const writer = (<T>(fn: Write<T>) => withHead(fn).then((r) => r.value)) as AuditWriter;
+  writer.withHead = withHead;
+  return writer;
+}

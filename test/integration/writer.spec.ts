@@ -1,0 +1,67 @@
+import { expect } from 'chai';
+import { firstBrokenLink, readAuditEvents } from '../../src/audit/append.js';
+import { createAuditWriter } from '../../src/audit/writer.js';
+import { IcrosError } from '../../src/errors.js';
+import type { Db } from '../../src/store/db.js';
+import { dbKinds, testDb } from '../helpers/db.js';
+
+for (const kind of dbKinds()) {
+  describe(`audit writer (group commit) on ${kind}`, () => {
+    let db: Db;
+    before(async () => {
+      ({ db } = await testDb(kind));
+      await db.query('CREATE TABLE writer_test (n int PRIMARY KEY)');
+    });
+    after(async () => db?.close());
+
+    it('commits concurrent writes together, each with its events, the chain intact', async () => {
+      const write = createAuditWriter(db, () => new Date());
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, n) =>
+          write.withHead(async (q) => {
+            await q.query('INSERT INTO writer_test (n) VALUES ($1)', [n]);
+            q.audit({ actor: { kind: 'system', id: 't' }, action: `w.${n}`, subject: {} });
+            return n;
+          }),
+        ),
+      );
+      expect(results.map((r) => r.value)).to.deep.equal(Array.from({ length: 40 }, (_, n) => n));
+      const events = await readAuditEvents(db, 0, 1000);
+      expect(events.map((e) => e.action)).to.have.members(results.map((r) => `w.${r.value}`));
+      expect(firstBrokenLink(events)).to.equal(null);
+      // Every write's head includes its own event.
+      for (const r of results) {
+        const own = events.find((e) => e.action === `w.${r.value}`)!;
+        expect(r.head.seq).to.be.at.least(own.seq);
+      }
+    });
+
+    it('fails only the write that failed; the others and their events commit', async () => {
+      const write = createAuditWriter(db, () => new Date());
+      const before = (await readAuditEvents(db, 0, 10_000)).length;
+      const outcomes = await Promise.allSettled(
+        [100, 101, 100, 102].map((n, i) =>
+          write(async (q) => {
+            q.audit({ actor: { kind: 'system', id: 't' }, action: `f.${i}`, subject: {} });
+            if (i === 2) throw new IcrosError('REQUEST_INVALID', 'this write fails');
+            await q.query('INSERT INTO writer_test (n) VALUES ($1)', [n]);
+            return n;
+          }),
+        ),
+      );
+      expect(outcomes.map((o) => o.status)).to.deep.equal([
+        'fulfilled',
+        'fulfilled',
+        'rejected',
+        'fulfilled',
+      ]);
+      expect(((outcomes[2] as PromiseRejectedResult).reason as IcrosError).code).to.equal('REQUEST_INVALID');
+      const events = await readAuditEvents(db, 0, 10_000);
+      expect(events.length).to.equal(before + 3);
+      expect(events.map((e) => e.action)).to.not.include('f.2');
+      expect(firstBrokenLink(events)).to.equal(null);
+      const rows = await db.query<{ n: number }>('SELECT n FROM writer_test WHERE n >= 100 ORDER BY n');
+      expect(rows.map((r) => r.n)).to.deep.equal([100, 101, 102]);
+    });
+  });
+}
