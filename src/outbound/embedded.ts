@@ -20,6 +20,7 @@ export interface EmbeddedQueueOptions {
 export function createEmbeddedQueue(ctx: GatewayContext, opts: EmbeddedQueueOptions = {}): DeliveryQueue {
   const { concurrency, pollIntervalMs, requestTimeoutMs } = ctx.config.delivery;
   const leaseMs = 2 * requestTimeoutMs + 30_000;
+  const minClaim = Math.max(1, Math.floor(concurrency / 4));
   const clients = new Map<string, PartnerClient>();
   const inFlight = new Set<Promise<void>>();
   let running = false;
@@ -74,7 +75,9 @@ export function createEmbeddedQueue(ctx: GatewayContext, opts: EmbeddedQueueOpti
       pending = false;
       const free = concurrency - inFlight.size;
       let claimed: OutboxRow[] = [];
-      if (free > 0) {
+      // Under load, claim in batches (one UPDATE and commit per quarter of the slots) rather
+      // than one row per finished attempt.
+      if (free >= minClaim || (free > 0 && inFlight.size === 0)) {
         try {
           claimed = await ctx.db.query<OutboxRow>(sql('claimDue'), [free, leaseMs]);
         } catch (err) {
@@ -98,8 +101,10 @@ export function createEmbeddedQueue(ctx: GatewayContext, opts: EmbeddedQueueOpti
         inFlight.add(p);
       }
       if (claimed.length > 0 && claimed.length === free) continue;
-      // All slots busy: a finishing attempt wakes us. Otherwise sleep until the next row is due.
-      await sleep(free - claimed.length <= 0 ? pollIntervalMs : await untilNextDue());
+      // Slots busy (or too few free to claim): a finishing attempt wakes us. Otherwise sleep
+      // until the next row is due.
+      const idle = free - claimed.length;
+      await sleep(idle < minClaim && inFlight.size > 0 ? pollIntervalMs : await untilNextDue());
     }
   }
 

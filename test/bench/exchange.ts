@@ -56,7 +56,15 @@ export async function benchExchange(
   const { DATABASE_URL: _omit, ...env } = process.env;
   const de = spawn(
     process.execPath,
-    ['bin/icros.js', 'gateway', 'start', '--config', path.join(dir, 'DE', 'bench.json')],
+    // `node --cpu-prof … run.ts` profiles DE as well.
+    [
+      ...process.execArgv.filter((a) => a.startsWith('--cpu-prof')),
+      'bin/icros.js',
+      'gateway',
+      'start',
+      '--config',
+      path.join(dir, 'DE', 'bench.json'),
+    ],
     {
       env,
       stdio: ['ignore', 'ignore', 'inherit'],

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --json] [-- --cases N] [-- --only crypto,tls,exchange]`
+ * `npm run bench [-- --json] [-- --cases N] [-- --only crypto,tls,exchange] [-- --db pglite,postgres]`
  *
  * Prints numbers; asserts nothing. Measures this machine's ceilings (PS256 sign/verify per
  * second, raw mTLS keep-alive requests per second) and the FR → DE exchange (cases/s, p50 and
@@ -18,6 +18,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     cases: { type: 'string', default: '10000' },
     only: { type: 'string', default: 'crypto,tls,exchange' },
+    db: { type: 'string', default: 'pglite,postgres' },
   },
 });
 const only = new Set(values.only!.split(','));
@@ -32,7 +33,10 @@ const emit = (f: Figure) => {
 if (only.has('crypto')) for (const f of await benchCrypto()) emit(f);
 if (only.has('tls')) for (const f of await benchTls()) emit(f);
 if (only.has('exchange')) {
-  const kinds = process.env.DATABASE_URL ? (['pglite', 'postgres'] as const) : (['pglite'] as const);
+  const wanted = new Set(values.db!.split(','));
+  const kinds = (['pglite', 'postgres'] as const).filter(
+    (k) => wanted.has(k) && (k === 'pglite' || Boolean(process.env.DATABASE_URL)),
+  );
   for (const kind of kinds)
     for (const f of await benchExchange(kind, cases, (line) => !json && console.log(line))) emit(f);
 }
