@@ -11,11 +11,23 @@
  * Resolved means committed, as with `db.tx`. Writes must do nothing but database work.
  */
 import type { Db, TxQueryable } from '../store/db.js';
+import { sql } from '../store/sql.js';
 import { type AuditHead, type AuditInput, appendAudit } from './append.js';
 
 export interface AuditedTx extends TxQueryable {
   /** Queue audit events; they are appended with the batch, before it commits. */
   audit(...events: AuditInput[]): void;
+  /**
+   * Run `fn` once the batch's events are appended, still inside the transaction, with the
+   * new head (a receipt names it). Hooks of one batch run concurrently.
+   */
+  afterAppend(fn: (head: AuditHead) => Promise<void>): void;
+  /**
+   * Queue one row for the named bulk statement (`queries/*.sql`, taking a JSON array of rows
+   * as `$1`); each such statement runs once per batch, after the hooks. Rows of independent
+   * writes go in together: one round trip per batch instead of one per write.
+   */
+  defer(statement: string, row: Record<string, unknown>): void;
 }
 
 export type Write<T> = (q: AuditedTx) => Promise<T>;
@@ -41,10 +53,24 @@ export function createAuditWriter(db: Db, now: () => Date, maxBatch = 256): Audi
   async function runTogether(items: Item[]): Promise<{ values: unknown[]; head: AuditHead }> {
     return db.tx(async (tx) => {
       const events: AuditInput[] = [];
-      const q: AuditedTx = { query: tx.query, exec: tx.exec, audit: (...e) => void events.push(...e) };
+      const hooks: ((head: AuditHead) => Promise<void>)[] = [];
+      const deferred = new Map<string, Record<string, unknown>[]>();
+      const q: AuditedTx = {
+        query: tx.query,
+        exec: tx.exec,
+        audit: (...e) => void events.push(...e),
+        afterAppend: (fn) => void hooks.push(fn),
+        defer: (statement, row) => {
+          const rows = deferred.get(statement);
+          if (rows) rows.push(row);
+          else deferred.set(statement, [row]);
+        },
+      };
       const values: unknown[] = [];
       for (const item of items) values.push(await item.fn(q));
       const head = await appendAudit(tx, events, now());
+      await Promise.all(hooks.map((h) => h(head)));
+      for (const [statement, rows] of deferred) await tx.query(sql(statement), [JSON.stringify(rows)]);
       return { values, head };
     });
   }

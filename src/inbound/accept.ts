@@ -1,10 +1,11 @@
 /**
- * Storing an accepted message: the message, its case version and the audit events commit
- * in one (group-committed) transaction; the signed receipt, which names the audit head after
- * that commit, is stored right after, so a duplicate is answered with the same bytes.
+ * Storing an accepted message: the message, its case version, the audit events and the
+ * signed receipt (which names the audit head including those events) commit in one
+ * group-committed transaction, so a duplicate is answered with the same receipt bytes.
  */
 
 import type { AuditHead } from '../audit/append.js';
+import type { AuditedTx } from '../audit/writer.js';
 import type { Partner } from '../config/load.js';
 import type { GatewayContext } from '../context.js';
 import { sha256Hex } from '../envelope/digest.js';
@@ -20,8 +21,10 @@ export async function acceptMessage(
   jws: string,
   digest: string,
 ): Promise<{ receiptJws: string } | 'duplicate'> {
-  const { value, head } = await ctx.tx.withHead(async (q): Promise<'stored' | 'duplicate'> => {
-    const inserted = await q.query(sql('insertInbound'), [
+  let receiptJws = '';
+  const value = await ctx.tx(async (q): Promise<'stored' | 'duplicate'> => {
+    const caseDigest = env.case ? `sha256:${sha256Hex(canonicalJson(env.case))}` : null;
+    const [r] = await q.query<{ message: number; casestored: number }>(sql('acceptInbound'), [
       env.id,
       partner.country,
       env.type,
@@ -29,8 +32,12 @@ export async function acceptMessage(
       env.case?.version ?? null,
       jws,
       digest,
+      env.case?.origin.country ?? null,
+      env.case ? JSON.stringify(env.case) : null,
+      caseDigest,
+      JSON.stringify(env.handling),
     ]);
-    if (inserted.length === 0) return 'duplicate';
+    if (!r?.message) return 'duplicate';
     const actor = { kind: 'partner' as const, id: partner.country };
     q.audit({
       actor,
@@ -39,20 +46,9 @@ export async function acceptMessage(
       detail: { type: env.type, digest, tlp: env.handling.tlp, handlingCode: env.handling.code },
     });
     if (env.case) {
-      const caseDigest = `sha256:${sha256Hex(canonicalJson(env.case))}`;
-      const stored = await q.query(sql('insertCase'), [
-        env.case.id,
-        env.case.version,
-        env.case.origin.country,
-        partner.country,
-        env.id,
-        JSON.stringify(env.case),
-        caseDigest,
-        JSON.stringify(env.handling),
-      ]);
       q.audit({
         actor,
-        action: stored.length ? 'case.received' : 'case.received.known-version',
+        action: r.casestored ? 'case.received' : 'case.received.known-version',
         subject: { case: env.case.id, message: env.id, partner: partner.country },
         detail: { version: env.case.version, digest: caseDigest },
       });
@@ -66,20 +62,20 @@ export async function acceptMessage(
         detail: { versions: withdrawn.length },
       });
     }
+    // The receipt names the head after this batch and commits with the message.
+    q.afterAppend(async (head) => {
+      receiptJws = await writeReceipt(ctx, q, partner, env.id, digest, head);
+    });
     return 'stored';
   });
   if (value === 'duplicate') return value;
-  return { receiptJws: await storeReceipt(ctx, partner, env.id, digest, head) };
+  return { receiptJws };
 }
 
-/** Issue a receipt for a message stored earlier whose receipt was never written. */
-export async function issueReceipt(ctx: GatewayContext, partner: Partner, messageId: string, digest: string) {
-  const [head] = await ctx.db.query<AuditHead>(sql('getAuditHead'));
-  return storeReceipt(ctx, partner, messageId, digest, { seq: Number(head!.seq), hash: head!.hash });
-}
-
-async function storeReceipt(
+/** Sign the receipt of a message being stored in this transaction and queue its row. */
+async function writeReceipt(
   ctx: GatewayContext,
+  q: AuditedTx,
   partner: Partner,
   messageId: string,
   digest: string,
@@ -96,10 +92,15 @@ async function storeReceipt(
     },
     ctx.config.signing,
   );
-  const row = ['in', partner.country, messageId, receipt.id, jws, digest, head.seq, head.hash];
-  const inserted = await ctx.tx((q) => q.query(sql('insertReceipt'), row));
-  if (inserted.length) return jws;
-  // Two resends racing after a crash: the first stored receipt is the one every caller gets.
-  const [stored] = await ctx.db.query<{ jws: string }>(sql('getReceipt'), ['in', partner.country, messageId]);
-  return stored?.jws ?? jws;
+  q.defer('insertReceipts', {
+    direction: 'in',
+    peer: partner.country,
+    message_id: messageId,
+    receipt_id: receipt.id,
+    jws,
+    message_digest: digest,
+    audit_head_seq: head.seq,
+    audit_head_hash: head.hash,
+  });
+  return jws;
 }

@@ -18,7 +18,7 @@ import { MESSAGE_TYP } from '../envelope/sign.js';
 import { verifyJws } from '../envelope/verify.js';
 import { IcrosError } from '../errors.js';
 import { type EnvelopeV1, validateCase, validateEnvelope } from '../schema/validators.js';
-import { acceptMessage, issueReceipt } from './accept.js';
+import { acceptMessage } from './accept.js';
 import { findInbound } from './dedup.js';
 
 export interface Received {
@@ -49,44 +49,48 @@ export async function receiveMessage(ctx: GatewayContext, partner: Partner, body
     );
   }
   const digest = messageDigest(jws);
-  const previous = await findInbound(ctx.db, partner.country, envelope.id);
-  if (previous) return replay(ctx, partner, envelope, digest, previous);
-  checkSentAt(envelope.sentAt, ctx.now(), ctx.config.limits);
-
-  if (envelope.case !== undefined && !validateCase(envelope.case)) {
-    throw new IcrosError('CASE_INVALID', 'the case does not match schemas/icros-case/1.0.json', {
-      errors: validateCase
-        .problems(envelope.case)
-        .map((p) => ({ ...p, location: `/case${p.location === '/' ? '' : p.location}` })),
-    });
+  try {
+    checkSentAt(envelope.sentAt, ctx.now(), ctx.config.limits);
+    if (envelope.case !== undefined && !validateCase(envelope.case)) {
+      throw new IcrosError('CASE_INVALID', 'the case does not match schemas/icros-case/1.0.json', {
+        errors: validateCase
+          .problems(envelope.case)
+          .map((p) => ({ ...p, location: `/case${p.location === '/' ? '' : p.location}` })),
+      });
+    }
+  } catch (err) {
+    // The duplicate check comes first in the contract: a resend of a message we hold gets
+    // its receipt whatever its age. Looked up only here and on an insert conflict, which is
+    // the same outcome as looking it up first, one query cheaper on the common path.
+    const previous = await findInbound(ctx.db, partner.country, envelope.id);
+    if (previous) return replay(partner, envelope, digest, previous);
+    throw err;
   }
   const accepted = await acceptMessage(ctx, partner, envelope, jws, digest);
   if (accepted === 'duplicate') {
-    // A concurrent request with the same (from, id) committed first.
-    const again = await findInbound(ctx.db, partner.country, envelope.id);
-    if (!again) throw new IcrosError('INTERNAL', 'duplicate detected but the original message is missing');
-    return replay(ctx, partner, envelope, digest, again);
+    const previous = await findInbound(ctx.db, partner.country, envelope.id);
+    if (!previous) throw new IcrosError('INTERNAL', 'duplicate detected but the original message is missing');
+    return replay(partner, envelope, digest, previous);
   }
   return { status: 201, receiptJws: accepted.receiptJws, envelope };
 }
 
-async function replay(
-  ctx: GatewayContext,
+function replay(
   partner: Partner,
   envelope: EnvelopeV1,
   digest: string,
   previous: { digest: string; receiptJws: string | null },
-): Promise<Received> {
+): Received {
   if (previous.digest !== digest) {
     throw new IcrosError(
       'DUPLICATE_CONFLICT',
       `message ${envelope.id} from ${partner.country} was already received with digest ${previous.digest}`,
     );
   }
-  // The receipt is written just after the message commits; a crash in between leaves none,
-  // so the resend gets one issued now (and stored, so later resends get the same bytes).
-  const receiptJws = previous.receiptJws ?? (await issueReceipt(ctx, partner, envelope.id, digest));
-  return { status: 200, receiptJws, envelope };
+  // The receipt commits with the message (accept.ts), so a stored message always has one.
+  if (!previous.receiptJws)
+    throw new IcrosError('INTERNAL', `message ${envelope.id} is stored without its receipt`);
+  return { status: 200, receiptJws: previous.receiptJws, envelope };
 }
 
 /** RFC 3339 `sentAt` no further ahead than the clock skew, no older than the max message age. */

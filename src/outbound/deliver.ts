@@ -51,26 +51,18 @@ export async function deliverOne(
       from: ctx.config.country,
     });
     await ctx.tx(async (q) => {
-      await q.query(sql('insertReceipt'), [
-        'out',
-        partner.country,
-        row.id,
-        receipt.id,
-        res.body,
-        receipt.messageDigest,
-        receipt.auditHead.seq,
-        receipt.auditHead.hash,
-      ]);
-      await q.query(sql('markDelivered'), [partner.country, row.id]);
-      await q.query(sql('insertAttempt'), [
-        row.id,
-        partner.country,
-        row.attempts,
-        startedAt,
-        'delivered',
-        httpStatus,
-        null,
-      ]);
+      q.defer('insertReceipts', {
+        direction: 'out',
+        peer: partner.country,
+        message_id: row.id,
+        receipt_id: receipt.id,
+        jws: res.body,
+        message_digest: receipt.messageDigest,
+        audit_head_seq: receipt.auditHead.seq,
+        audit_head_hash: receipt.auditHead.hash,
+      });
+      q.defer('markDeliveredMany', { peer: partner.country, id: row.id });
+      q.defer('insertAttempts', attemptRow(row, partner, startedAt, 'delivered', httpStatus, null));
       q.audit({
         actor: { kind: 'system', id: 'delivery' },
         action: 'message.delivered',
@@ -91,6 +83,25 @@ export async function deliverOne(
   } catch (err) {
     return recordFailure(ctx, partner, row, startedAt, httpStatus, classify(err));
   }
+}
+
+function attemptRow(
+  row: OutboxRow,
+  partner: Partner,
+  startedAt: Date,
+  outcome: 'delivered' | 'transient' | 'permanent',
+  httpStatus: number | null,
+  problem: Failure['problem'] | null,
+) {
+  return {
+    message_id: row.id,
+    peer: partner.country,
+    attempt: row.attempts,
+    started_at: startedAt.toISOString(),
+    outcome,
+    http_status: httpStatus,
+    problem,
+  };
 }
 
 /** The partner answered with an error status; its problem+json (or text) is kept. */
@@ -150,15 +161,17 @@ async function recordFailure(
   await ctx.tx(async (q) => {
     if (outcome === 'dead') await q.query(sql('markDead'), [partner.country, row.id, problem]);
     else await q.query(sql('markRetrying'), [partner.country, row.id, nextAt, problem]);
-    await q.query(sql('insertAttempt'), [
-      row.id,
-      partner.country,
-      row.attempts,
-      startedAt,
-      failure.permanent ? 'permanent' : 'transient',
-      httpStatus,
-      problem,
-    ]);
+    q.defer(
+      'insertAttempts',
+      attemptRow(
+        row,
+        partner,
+        startedAt,
+        failure.permanent ? 'permanent' : 'transient',
+        httpStatus,
+        failure.problem,
+      ),
+    );
     q.audit({
       actor: { kind: 'system', id: 'delivery' },
       action: outcome === 'dead' ? 'message.dead' : 'message.attempt.failed',

@@ -13,7 +13,13 @@ describe('store', () => {
   });
 
   it('names every SQL statement once', () => {
-    expect(statementNames()).to.include.members(['insertOutbound', 'claimDue', 'lockAuditHead']);
+    expect(statementNames()).to.include.members([
+      'insertOutbound',
+      'claimDue',
+      'lockAuditHead',
+      'acceptInbound',
+      'insertReceipts',
+    ]);
     expect(() => sql('noSuchStatement')).to.throw(/no SQL statement named/);
   });
 

@@ -5,9 +5,6 @@ SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE;
 -- name: setAuditHead
 UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1;
 
--- name: getAuditHead
-SELECT seq, hash FROM audit_head WHERE id = 1;
-
 -- name: insertAuditEvents
 -- Many events in one statement: $1 is a JSON array of rows.
 INSERT INTO audit_events (seq, at, actor_kind, actor_id, action, subject, detail, prev_hash, hash)

@@ -10,17 +10,6 @@ RETURNING id;
 SELECT id, version, origin_country, received_from, message_id, doc, digest, handling, created_at, withdrawn_at
 FROM cases WHERE id = $1 ORDER BY version DESC LIMIT 1;
 
--- name: countCaseVersions
-SELECT count(*)::int AS n FROM cases WHERE id = $1;
-
--- name: listCases
--- Latest version of each case, newest first, cursor = (created_at, id) of the last row seen.
-SELECT DISTINCT ON (created_at, id) id, version, origin_country, received_from, digest, handling, created_at, withdrawn_at
-FROM cases
-WHERE ($1::timestamptz IS NULL OR (created_at, id) < ($1::timestamptz, $2::uuid))
-ORDER BY created_at DESC, id DESC, version DESC
-LIMIT $3;
-
 -- name: withdrawReceivedCase
 -- A partner withdraws a case it sent us: every version it sent is marked withdrawn.
 UPDATE cases SET withdrawn_at = now() WHERE id = $1 AND received_from = $2 AND withdrawn_at IS NULL

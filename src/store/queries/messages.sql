@@ -3,13 +3,6 @@
 INSERT INTO messages (id, direction, peer, type, case_id, case_version, jws, digest, state, next_attempt_at)
 VALUES ($1, 'out', $2, $3, $4, $5, $6, $7, 'queued', now());
 
--- name: insertInbound
--- An accepted inbound message; (peer, id) already present means a concurrent duplicate.
-INSERT INTO messages (id, direction, peer, type, case_id, case_version, jws, digest, state, delivered_at)
-VALUES ($1, 'in', $2, $3, $4, $5, $6, $7, 'accepted', now())
-ON CONFLICT (direction, peer, id) DO NOTHING
-RETURNING id;
-
 -- name: findInbound
 -- A message already received from this partner, with the receipt we answered.
 SELECT m.digest, r.jws AS receipt_jws
@@ -34,10 +27,6 @@ FROM (
 WHERE m.direction = due.direction AND m.peer = due.peer AND m.id = due.id
 RETURNING m.id, m.peer, m.type, m.case_id, m.jws, m.digest, m.attempts, m.created_at;
 
--- name: markDelivered
-UPDATE messages SET state = 'delivered', delivered_at = now(), updated_at = now(), lease_until = NULL, last_error = NULL
-WHERE direction = 'out' AND peer = $1 AND id = $2 AND state = 'sending';
-
 -- name: markRetrying
 UPDATE messages SET state = 'retrying', next_attempt_at = $3, last_error = $4::jsonb, updated_at = now(), lease_until = NULL
 WHERE direction = 'out' AND peer = $1 AND id = $2 AND state = 'sending';
@@ -45,11 +34,6 @@ WHERE direction = 'out' AND peer = $1 AND id = $2 AND state = 'sending';
 -- name: markDead
 UPDATE messages SET state = 'dead', last_error = $3::jsonb, updated_at = now(), lease_until = NULL, next_attempt_at = NULL
 WHERE direction = 'out' AND peer = $1 AND id = $2 AND state = 'sending';
-
--- name: insertAttempt
-INSERT INTO delivery_attempts (message_id, peer, attempt, started_at, outcome, http_status, problem)
-VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
-ON CONFLICT (message_id, peer, attempt) DO NOTHING;
 
 -- name: nextDueAt
 -- When the earliest waiting outbound message is due (the worker sleeps until then).
@@ -77,5 +61,34 @@ FROM messages WHERE id = $1 ORDER BY direction;
 SELECT attempt, started_at, ended_at, outcome, http_status, problem
 FROM delivery_attempts WHERE message_id = $1 AND peer = $2 ORDER BY attempt;
 
--- name: countByState
-SELECT direction, state, count(*)::int AS n FROM messages GROUP BY direction, state;
+-- name: acceptInbound
+-- An accepted inbound message and, when it carries one, its case version, in one statement.
+-- message = 0: (peer, id) was already stored (a concurrent duplicate), nothing written.
+-- casestored = 0 with message = 1: that case version was already known.
+WITH m AS (
+  INSERT INTO messages (id, direction, peer, type, case_id, case_version, jws, digest, state, delivered_at)
+  VALUES ($1, 'in', $2, $3, $4, $5, $6, $7, 'accepted', now())
+  ON CONFLICT (direction, peer, id) DO NOTHING
+  RETURNING id
+), c AS (
+  INSERT INTO cases (id, version, origin_country, received_from, message_id, doc, digest, handling)
+  SELECT $4, $5, $8, $2, $1, $9::jsonb, $10, $11::jsonb
+  WHERE $9::text IS NOT NULL AND EXISTS (SELECT 1 FROM m)
+  ON CONFLICT (id, version) DO NOTHING
+  RETURNING id
+)
+SELECT (SELECT count(*) FROM m)::int AS message, (SELECT count(*) FROM c)::int AS casestored;
+
+-- name: markDeliveredMany
+-- Bulk form of markDelivered: $1 is a JSON array of {peer, id}.
+UPDATE messages m SET state = 'delivered', delivered_at = now(), updated_at = now(), lease_until = NULL, last_error = NULL
+FROM jsonb_to_recordset($1::jsonb) AS d(peer text, id uuid)
+WHERE m.direction = 'out' AND m.peer = d.peer AND m.id = d.id AND m.state = 'sending';
+
+-- name: insertAttempts
+-- Bulk form of insertAttempt: $1 is a JSON array of rows.
+INSERT INTO delivery_attempts (message_id, peer, attempt, started_at, outcome, http_status, problem)
+SELECT message_id, peer, attempt, started_at, outcome, http_status, problem
+FROM jsonb_to_recordset($1::jsonb) AS a(message_id uuid, peer text, attempt int, started_at timestamptz,
+  outcome text, http_status int, problem jsonb)
+ON CONFLICT (message_id, peer, attempt) DO NOTHING;
