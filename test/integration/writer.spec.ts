@@ -36,6 +36,41 @@ for (const kind of dbKinds()) {
       }
     });
 
+    it('runs afterAppend hooks with the head covering the batch, and deferred rows once per batch', async () => {
+      const write = createAuditWriter(db, () => new Date());
+      const heads: number[] = [];
+      const results = await Promise.all(
+        [200, 201, 202].map((n) =>
+          write.withHead(async (q) => {
+            q.audit({ actor: { kind: 'system', id: 't' }, action: `h.${n}`, subject: {} });
+            q.afterAppend(async (head) => {
+              heads.push(head.seq);
+            });
+            q.defer('insertAttempts', {
+              message_id: '00000000-0000-7000-8000-000000000000',
+              peer: 'DE',
+              attempt: n,
+              started_at: new Date().toISOString(),
+              outcome: 'delivered',
+              http_status: 201,
+              problem: null,
+            });
+            return n;
+          }),
+        ),
+      );
+      const events = await readAuditEvents(db, 0, 10_000);
+      for (const [i, r] of results.entries()) {
+        const own = events.find((e) => e.action === `h.${r.value}`)!;
+        expect(heads[i], 'hook head covers the write').to.be.at.least(own.seq);
+        expect(r.head.seq).to.equal(heads[i]);
+      }
+      const rows = await db.query<{ attempt: number }>(
+        "SELECT attempt FROM delivery_attempts WHERE peer = 'DE' AND attempt >= 200 ORDER BY attempt",
+      );
+      expect(rows.map((r) => r.attempt)).to.deep.equal([200, 201, 202]);
+    });
+
     it('fails only the write that failed; the others and their events commit', async () => {
       const write = createAuditWriter(db, () => new Date());
       const before = (await readAuditEvents(db, 0, 10_000)).length;
