@@ -34,7 +34,10 @@ export async function openPostgres(url: string, schema: string | undefined, max:
   const names = new Map<string, string>();
   const nameOf = (sql: string) => {
     let n = names.get(sql);
-    if (!n) names.set(sql, (n = `icros_${names.size}`));
+    if (!n) {
+      n = `icros_${names.size}`;
+      names.set(sql, n);
+    }
     return n;
   };
   const run = async <T>(q: { query: pg.Pool['query'] }, sql: string, params?: readonly unknown[]) =>
