@@ -6,6 +6,7 @@ import { IcrosError } from '../errors.js';
 import { runDemo } from './demo.js';
 import { runGatewayStart } from './gateway.js';
 import { runPkiInit } from './pki.js';
+import { runSchemaValidate } from './schema-validate.js';
 
 const program = new Command('icros')
   .description('icros-gateway: exchange signed case reports with partner gateways over mutual TLS')
@@ -34,6 +35,15 @@ pki
   .action((opts) =>
     runPkiInit({ dir: opts.dir, countries: String(opts.countries).split(','), force: Boolean(opts.force) }),
   );
+
+program
+  .command('schema')
+  .description('the shared JSON Schemas')
+  .command('validate')
+  .description('validate case or envelope files (JSON) against schemas/; exit 1 with every located error')
+  .argument('<files...>', 'JSON files: a case, or an envelope (whose case is checked too)')
+  .option('--json', 'one JSON report per file on stdout')
+  .action((files: string[], opts) => runSchemaValidate(files, { json: Boolean(opts.json) }));
 
 const gateway = program.command('gateway').description('run a gateway');
 gateway

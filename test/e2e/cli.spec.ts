@@ -48,6 +48,26 @@ describe('icros command', () => {
     expect(r.stderr).to.include('CONFIG_INVALID').and.include('/listen/partner/port');
   });
 
+  it('schema validate: 0 for valid samples, 1 with located errors otherwise', () => {
+    const ok = icros(['schema', 'validate', 'schemas/icros-case/samples/phishing-bank.json']);
+    expect(ok.status, ok.stdout + ok.stderr).to.equal(0);
+    expect(ok.stdout).to.include('valid case');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'icros-cli-'));
+    const bad = path.join(dir, 'bad.json');
+    const sample = JSON.parse(readFileSync('schemas/icros-case/samples/phishing-bank.json', 'utf8'));
+    writeFileSync(bad, JSON.stringify({ ...sample, version: 0, surprise: true }));
+    const r = icros(['schema', 'validate', '--json', bad]);
+    expect(r.status).to.equal(1);
+    const report = JSON.parse(r.stdout.trim());
+    expect(report.valid).to.equal(false);
+    expect(report.errors.map((e: { location: string }) => e.location)).to.include('/version');
+    const broken = path.join(dir, 'broken.json');
+    writeFileSync(broken, '{"id": ');
+    const b = icros(['schema', 'validate', broken]);
+    expect(b.status).to.equal(1);
+    expect(b.stdout).to.include('not readable as JSON');
+  });
+
   it('demo --once exchanges every sample case FR → DE and exits 0', function () {
     this.timeout(180_000);
     const r = icros(['demo', '--once', '--dir', mkdtempSync(path.join(os.tmpdir(), 'icros-demo-'))], 170_000);
