@@ -1,18 +1,16 @@
 /**
- * `POST /api/reports?format=icros-case`: ingest cases in the shared format (one case, an
- * array, or `{ "cases": [...] }`). Each case is validated on its own: valid ones are stored
- * (with their audit event, in one transaction each), invalid ones are reported by index
- * with every located error. National formats arrive with issue #3.
+ * `POST /api/reports?format=<id>`: ingest reports in the shared format (one case, an array,
+ * or `{ "cases": [...] }`) or a national format (`schemas/national/<id>/`). Each report is
+ * converted and validated on its own: valid ones are stored (each with its audit event),
+ * invalid ones are reported by index with every located error; nothing is half-stored.
  */
 import type { GatewayContext } from '../context.js';
+import { convertReport } from '../convert/registry.js';
 import { sha256Hex } from '../envelope/digest.js';
-import { canonicalJson, parseUntrustedJson } from '../envelope/json.js';
+import { canonicalJson } from '../envelope/json.js';
 import { IcrosError, type ProblemItem } from '../errors.js';
-import { type CaseV1, validateCase } from '../schema/validators.js';
+import type { CaseV1 } from '../schema/validators.js';
 import { sql } from '../store/sql.js';
-
-export const FORMATS = ['icros-case'] as const;
-const MAX_CASES_PER_REQUEST = 10_000;
 
 export interface IngestResult {
   accepted: { index: number; id: string; version: number; status: 'created' | 'unchanged' }[];
@@ -25,62 +23,35 @@ export async function ingestReports(
   body: Buffer,
   actor: string,
 ): Promise<IngestResult> {
-  if (!(FORMATS as readonly string[]).includes(format)) {
-    throw new IcrosError(
-      'FORMAT_UNSUPPORTED',
-      `format ${JSON.stringify(format)} is not supported; use one of ${FORMATS.join(', ')}`,
-    );
-  }
-  const doc = parseUntrustedJson(body, 'the report');
-  const list: unknown[] = Array.isArray(doc) ? doc : isCasesWrapper(doc) ? doc.cases : [doc];
-  if (list.length > MAX_CASES_PER_REQUEST) {
-    throw new IcrosError(
-      'REPORT_INVALID',
-      `at most ${MAX_CASES_PER_REQUEST} cases per request, got ${list.length}`,
-    );
-  }
-  const prefix = Array.isArray(doc)
-    ? (i: number) => `/${i}`
-    : isCasesWrapper(doc)
-      ? (i: number) => `/cases/${i}`
-      : () => '';
-  const result: IngestResult = { accepted: [], rejected: [] };
-  for (const [index, c] of list.entries()) {
-    const errors = validateCase(c) ? ownOrigin(ctx, c) : validateCase.problems(c);
-    if (errors.length) {
+  const conversion = await convertReport(format, body);
+  const result: IngestResult = {
+    accepted: [],
+    rejected: conversion.rejected.map(({ index, errors }) => ({ index, errors })),
+  };
+  for (const { index, location, case: c } of conversion.cases) {
+    if (c.origin.country !== ctx.config.country) {
       result.rejected.push({
         index,
-        errors: errors.map((e) => ({
-          ...e,
-          location: `${prefix(index)}${e.location === '/' ? '' : e.location}` || '/',
-        })),
+        errors: [
+          {
+            location: `${location}/origin/country`,
+            rule: 'origin',
+            message: `a case ingested here must originate from ${ctx.config.country}, not ${c.origin.country}`,
+          },
+        ],
       });
       continue;
     }
     try {
-      const status = await storeLocalCase(ctx, c as CaseV1, actor, prefix(index));
-      result.accepted.push({ index, id: (c as CaseV1).id, version: (c as CaseV1).version, status });
+      const status = await storeLocalCase(ctx, c, actor, location, format);
+      result.accepted.push({ index, id: c.id, version: c.version, status });
     } catch (err) {
       if (!(err instanceof IcrosError) || err.code !== 'REPORT_INVALID') throw err;
       result.rejected.push({ index, errors: err.errors ?? [] });
     }
   }
+  result.rejected.sort((a, b) => a.index - b.index);
   return result;
-}
-
-function isCasesWrapper(doc: unknown): doc is { cases: unknown[] } {
-  return typeof doc === 'object' && doc !== null && Array.isArray((doc as { cases?: unknown }).cases);
-}
-
-function ownOrigin(ctx: GatewayContext, c: CaseV1): ProblemItem[] {
-  if (c.origin.country === ctx.config.country) return [];
-  return [
-    {
-      location: '/origin/country',
-      rule: 'origin',
-      message: `a case ingested here must originate from ${ctx.config.country}, not ${c.origin.country}`,
-    },
-  ];
 }
 
 async function storeLocalCase(
@@ -88,6 +59,7 @@ async function storeLocalCase(
   c: CaseV1,
   actor: string,
   at: string,
+  format: string,
 ): Promise<'created' | 'unchanged'> {
   const digest = `sha256:${sha256Hex(canonicalJson(c))}`;
   return ctx.tx(async (q) => {
@@ -122,7 +94,7 @@ async function storeLocalCase(
       actor: { kind: 'user', id: actor },
       action: 'case.created',
       subject: { case: c.id },
-      detail: { version: c.version, digest, format: 'icros-case' },
+      detail: { version: c.version, digest, format },
     });
     return 'created';
   });

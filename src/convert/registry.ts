@@ -1,0 +1,38 @@
+/**
+ * The formats a gateway can ingest and export: the shared `icros-case` itself, plus every
+ * national format folder under `schemas/national/`, loaded once on first use.
+ */
+import { IcrosError } from '../errors.js';
+import { loadFormats, type NationalFormat } from './format.js';
+import { type Conversion, convertToCases, sharedToCases } from './to-case.js';
+
+export const SHARED_FORMAT = 'icros-case';
+
+let formats: Map<string, NationalFormat> | undefined;
+
+function all(): Map<string, NationalFormat> {
+  formats ??= loadFormats();
+  return formats;
+}
+
+/** Every format id, the shared one first. */
+export function formatIds(): string[] {
+  return [SHARED_FORMAT, ...[...all().keys()].sort()];
+}
+
+/** A national format by id, or FORMAT_UNSUPPORTED naming the ones there are. */
+export function nationalFormat(id: string): NationalFormat {
+  const f = all().get(id);
+  if (!f) {
+    throw new IcrosError(
+      'FORMAT_UNSUPPORTED',
+      `format ${JSON.stringify(id)} is not supported; use one of ${formatIds().join(', ')}`,
+    );
+  }
+  return f;
+}
+
+/** Report bytes in format `id` → cases and located rejections. */
+export async function convertReport(id: string, bytes: Uint8Array): Promise<Conversion> {
+  return id === SHARED_FORMAT ? sharedToCases(bytes) : convertToCases(nationalFormat(id), bytes);
+}
