@@ -3,6 +3,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { IcrosError } from '../errors.js';
+import { runConvert } from './convert.js';
 import { runDemo } from './demo.js';
 import { runGatewayStart } from './gateway.js';
 import { runPkiInit } from './pki.js';
@@ -35,6 +36,14 @@ pki
   .action((opts) =>
     runPkiInit({ dir: opts.dir, countries: String(opts.countries).split(','), force: Boolean(opts.force) }),
   );
+
+program
+  .command('convert')
+  .description('convert a report file offline between the shared case and national formats')
+  .requiredOption('--from <format>', 'icros-case or a national format id (schemas/national/<id>)')
+  .requiredOption('--to <format>', 'icros-case or a national format id')
+  .argument('<file>', 'the report file')
+  .action((file: string, opts) => runConvert(file, { from: opts.from, to: opts.to }));
 
 program
   .command('schema')

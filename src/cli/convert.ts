@@ -1,0 +1,40 @@
+/**
+ * `icros convert --from <fmt> --to <fmt> FILE`: offline conversion through the shared case.
+ * Prints the converted document on stdout (JSON); rejected reports go to stderr with their
+ * locations and make the exit code 1. Nothing is sent anywhere.
+ */
+import { readFile } from 'node:fs/promises';
+import { convertFromCase } from '../convert/from-case.js';
+import { convertReport, nationalFormat, SHARED_FORMAT } from '../convert/registry.js';
+import { IcrosError } from '../errors.js';
+
+export async function runConvert(file: string, opts: { from: string; to: string }): Promise<void> {
+  // Unknown formats fail before anything is read.
+  for (const id of [opts.from, opts.to]) if (id !== SHARED_FORMAT) nationalFormat(id);
+  const conversion = await convertReport(opts.from, await readInput(file));
+  for (const r of conversion.rejected) {
+    process.stderr.write(`✗ report ${r.location || '/'} (index ${r.index}) rejected:\n`);
+    for (const e of r.errors) process.stderr.write(`  ${e.location}  ${e.message}  [${e.rule}]\n`);
+  }
+  const cases = conversion.cases.map((c) => c.case);
+  const out =
+    opts.to === SHARED_FORMAT
+      ? cases
+      : await Promise.all(cases.map((c) => convertFromCase(nationalFormat(opts.to), c)));
+  process.stdout.write(`${JSON.stringify(out.length === 1 ? out[0] : out, null, 2)}\n`);
+  if (conversion.rejected.length) process.exitCode = 1;
+}
+
+export async function readInput(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (cause) {
+    throw new IcrosError(
+      'FILE_UNREADABLE',
+      `cannot read ${file} (${(cause as NodeJS.ErrnoException).code ?? 'error'})`,
+      {
+        cause,
+      },
+    );
+  }
+}
