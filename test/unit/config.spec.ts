@@ -101,9 +101,13 @@ describe('config', () => {
       lines.push(info[Symbol.for('message')]!);
       next();
     };
+    // Gateways started by other suites set the process-wide level (tests use 'error').
+    const level = log.level;
+    log.level = 'info';
     try {
       log.info('test line', { token: 'icros_secret', nested: { authorization: 'Bearer x', partner: 'DE' } });
     } finally {
+      log.level = level;
       (transport as unknown as { log: typeof orig }).log = orig;
     }
     expect(lines.join('\n')).to.not.include('icros_secret').and.not.include('Bearer x');
