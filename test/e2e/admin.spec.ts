@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { admin, HANDLING, sampleCase, token } from '../helpers/clients.js';
 import { type Federation, startFederation } from '../helpers/federation.js';
@@ -40,6 +41,21 @@ describe('e2e admin API (pglite)', () => {
     );
     expect(foreign.status).to.equal(422);
     expect(foreign.json.errors[0].location).to.equal('/origin/country');
+  });
+
+  it('ingests a PHAROS export: each report converted and stored, a bad one located in the national file', async () => {
+    const t = token(fed.pki, 'FR');
+    const doc = JSON.parse(readFileSync('schemas/national/fr-pharos/samples/export.input.json', 'utf8'));
+    doc.signalements[1].prejudice.devise = 'EURO';
+    const r = await admin(url, t, 'POST', '/api/reports?format=fr-pharos', doc);
+    expect(r.status, JSON.stringify(r.json)).to.equal(201);
+    expect(r.json.accepted).to.have.length(1);
+    expect(r.json.accepted[0].status).to.equal('created');
+    expect(r.json.rejected[0].index).to.equal(1);
+    expect(r.json.rejected[0].errors[0].location).to.equal('/signalements/1/prejudice/devise');
+    // The same report again is recognised (its case id derives from the PHAROS number).
+    const again = await admin(url, t, 'POST', '/api/reports?format=fr-pharos', doc.signalements[0]);
+    expect(again.json.accepted[0]).to.deep.include({ id: r.json.accepted[0].id, status: 'unchanged' });
   });
 
   it('rejects bad bodies and formats with their codes, never a 500', async () => {
