@@ -21,6 +21,8 @@ export interface FormatSpec {
   inputSchema: string;
   toCase: string;
   fromCase?: string;
+  /** Lookup data (code lists) the mappings read as `$tables`. */
+  tables?: Record<string, unknown>;
 }
 
 export interface NationalFormat {

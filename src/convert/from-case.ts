@@ -14,6 +14,7 @@ export async function convertFromCase(format: NationalFormat, c: CaseV1): Promis
     return await format.fromCase.evaluate(c, {
       formatId: format.spec.id,
       mappingVersion: format.spec.mappingVersion,
+      tables: format.spec.tables ?? {},
     });
   } catch (cause) {
     throw new IcrosError(

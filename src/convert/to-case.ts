@@ -35,6 +35,7 @@ const bindings = (format: NationalFormat) => ({
   caseId: (country: string, reference: string) => uuidv5(`${country}:${reference}`, CASE_ID_NAMESPACE),
   mappingVersion: format.spec.mappingVersion,
   formatId: format.spec.id,
+  tables: format.spec.tables ?? {},
 });
 
 /** The shared format: one case, an array of cases, or `{ "cases": [...] }`. */

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --json] [-- --cases N] [-- --only crypto,tls,exchange] [-- --db pglite,postgres]`
+ * `npm run bench [-- --json] [-- --cases N] [-- --only crypto,tls,exchange] [-- --db pglite,postgres] [-- --reports N]`
  *
  * Prints numbers; asserts nothing. Measures this machine's ceilings (PS256 sign/verify per
  * second, raw mTLS keep-alive requests per second) and the FR → DE exchange (cases/s, p50 and
@@ -8,6 +8,7 @@
  * this one. With --json each figure is one JSON line: {name, value, unit, limit}.
  */
 import { parseArgs } from 'node:util';
+import { benchConvert } from './convert.js';
 import { benchCrypto } from './crypto.js';
 import { benchExchange } from './exchange.js';
 import { type Figure, printFigure } from './report.js';
@@ -17,7 +18,8 @@ const { values } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     cases: { type: 'string', default: '10000' },
-    only: { type: 'string', default: 'crypto,tls,exchange' },
+    only: { type: 'string', default: 'crypto,tls,convert,exchange' },
+    reports: { type: 'string', default: '100000' },
     db: { type: 'string', default: 'pglite,postgres' },
   },
 });
@@ -32,6 +34,8 @@ const emit = (f: Figure) => {
 
 if (only.has('crypto')) for (const f of await benchCrypto()) emit(f);
 if (only.has('tls')) for (const f of await benchTls()) emit(f);
+if (only.has('convert'))
+  for (const f of await benchConvert(Number(values.reports), (l) => !json && console.log(l))) emit(f);
 if (only.has('exchange')) {
   const wanted = new Set(values.db!.split(','));
   const kinds = (['pglite', 'postgres'] as const).filter(
