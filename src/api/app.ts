@@ -5,12 +5,14 @@
  */
 import express from 'express';
 import type { GatewayContext } from '../context.js';
+import { convertFromCase } from '../convert/from-case.js';
+import { nationalFormat, SHARED_FORMAT } from '../convert/registry.js';
 import { parseUntrustedJson } from '../envelope/json.js';
 import { IcrosError } from '../errors.js';
 import { errorHandler, notFound, rawBody, requestId } from '../http/common.js';
 import { forwardCase } from '../outbound/forward.js';
 import type { DeliveryQueue } from '../outbound/queue.js';
-import type { Handling } from '../schema/validators.js';
+import type { CaseV1, Handling } from '../schema/validators.js';
 import { sql } from '../store/sql.js';
 import { authenticate, type Principal, requireRole } from './auth.js';
 import { ingestReports } from './reports.js';
@@ -64,6 +66,24 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
       }),
     );
     res.json(row);
+  });
+
+  api.get('/cases/:id/export', requireRole('analyst'), async (req, res) => {
+    const id = uuidParam(req.params.id, 'CASE_NOT_FOUND');
+    const format = typeof req.query.format === 'string' ? req.query.format : SHARED_FORMAT;
+    const national = format === SHARED_FORMAT ? undefined : nationalFormat(format);
+    const [row] = await ctx.db.query<{ doc: CaseV1; version: number }>(sql('getCase'), [id]);
+    if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${id}`);
+    const out = national ? await convertFromCase(national, row.doc) : row.doc;
+    await ctx.tx(async (q) =>
+      q.audit({
+        actor: { kind: 'user', id: who(res) },
+        action: 'case.exported',
+        subject: { case: id },
+        detail: { version: row.version, format },
+      }),
+    );
+    res.json(out);
   });
 
   api.post('/cases/:id/forward', requireRole('analyst'), body, async (req, res) => {

@@ -53,6 +53,17 @@ describe('e2e admin API (pglite)', () => {
     expect(r.json.accepted[0].status).to.equal('created');
     expect(r.json.rejected[0].index).to.equal(1);
     expect(r.json.rejected[0].errors[0].location).to.equal('/signalements/1/prejudice/devise');
+    const exported = await admin(
+      url,
+      t,
+      'GET',
+      `/api/cases/${r.json.accepted[0].id}/export?format=fr-pharos`,
+    );
+    expect(exported.status).to.equal(200);
+    expect(exported.json).to.deep.equal(doc.signalements[0]);
+    expect(
+      (await admin(url, t, 'GET', `/api/cases/${r.json.accepted[0].id}/export?format=xx`)).json.code,
+    ).to.equal('FORMAT_UNSUPPORTED');
     // The same report again is recognised (its case id derives from the PHAROS number).
     const again = await admin(url, t, 'POST', '/api/reports?format=fr-pharos', doc.signalements[0]);
     expect(again.json.accepted[0]).to.deep.include({ id: r.json.accepted[0].id, status: 'unchanged' });
