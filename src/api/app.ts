@@ -5,8 +5,7 @@
  */
 import express from 'express';
 import type { GatewayContext } from '../context.js';
-import { convertFromCase } from '../convert/from-case.js';
-import { nationalFormat, SHARED_FORMAT } from '../convert/registry.js';
+import { exportReport, nationalFormat, SHARED_FORMAT } from '../convert/registry.js';
 import { parseUntrustedJson } from '../envelope/json.js';
 import { IcrosError } from '../errors.js';
 import { errorHandler, notFound, rawBody, requestId } from '../http/common.js';
@@ -71,10 +70,10 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
   api.get('/cases/:id/export', requireRole('analyst'), async (req, res) => {
     const id = uuidParam(req.params.id, 'CASE_NOT_FOUND');
     const format = typeof req.query.format === 'string' ? req.query.format : SHARED_FORMAT;
-    const national = format === SHARED_FORMAT ? undefined : nationalFormat(format);
+    if (format !== SHARED_FORMAT) nationalFormat(format); // unknown format: 400 before any read
     const [row] = await ctx.db.query<{ doc: CaseV1; version: number }>(sql('getCase'), [id]);
     if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${id}`);
-    const out = national ? await convertFromCase(national, row.doc) : row.doc;
+    const out = await exportReport(format, [row.doc]);
     await ctx.tx(async (q) =>
       q.audit({
         actor: { kind: 'user', id: who(res) },
@@ -83,7 +82,7 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
         detail: { version: row.version, format },
       }),
     );
-    res.json(out);
+    res.type(out.mediaType).send(out.body);
   });
 
   api.post('/cases/:id/forward', requireRole('analyst'), body, async (req, res) => {

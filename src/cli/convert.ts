@@ -1,11 +1,10 @@
 /**
  * `icros convert --from <fmt> --to <fmt> FILE`: offline conversion through the shared case.
- * Prints the converted document on stdout (JSON); rejected reports go to stderr with their
+ * Prints the converted document on stdout in the target format's syntax (JSON, CSV, XML); rejected reports go to stderr with their
  * locations and make the exit code 1. Nothing is sent anywhere.
  */
 import { readFile } from 'node:fs/promises';
-import { convertFromCase } from '../convert/from-case.js';
-import { convertReport, nationalFormat, SHARED_FORMAT } from '../convert/registry.js';
+import { convertReport, exportReport, nationalFormat, SHARED_FORMAT } from '../convert/registry.js';
 import { IcrosError } from '../errors.js';
 
 export async function runConvert(file: string, opts: { from: string; to: string }): Promise<void> {
@@ -16,12 +15,11 @@ export async function runConvert(file: string, opts: { from: string; to: string 
     process.stderr.write(`✗ report ${r.location || '/'} (index ${r.index}) rejected:\n`);
     for (const e of r.errors) process.stderr.write(`  ${e.location}  ${e.message}  [${e.rule}]\n`);
   }
-  const cases = conversion.cases.map((c) => c.case);
-  const out =
-    opts.to === SHARED_FORMAT
-      ? cases
-      : await Promise.all(cases.map((c) => convertFromCase(nationalFormat(opts.to), c)));
-  process.stdout.write(`${JSON.stringify(out.length === 1 ? out[0] : out, null, 2)}\n`);
+  const { body } = await exportReport(
+    opts.to,
+    conversion.cases.map((c) => c.case),
+  );
+  process.stdout.write(body);
   if (conversion.rejected.length) process.exitCode = 1;
 }
 

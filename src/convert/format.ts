@@ -10,19 +10,26 @@ import type { ValidateFunction } from 'ajv';
 import jsonata from 'jsonata';
 import { IcrosError } from '../errors.js';
 import { compileInputSchema } from './input-schema.js';
+import type { ParserSpec } from './parse.js';
 
 export interface FormatSpec {
   id: string;
   label: string;
   mappingVersion: string;
-  /** How bytes become records. `json`: one object, or an array / object member holding many. */
-  parser: { type: 'json'; records?: string };
+  /** How bytes become records and records become bytes: `json`, `csv` or `xml` (parse.ts). */
+  parser: ParserSpec;
   mediaType: string;
   inputSchema: string;
   toCase: string;
   fromCase?: string;
   /** Lookup data (code lists) the mappings read as `$tables`. */
   tables?: Record<string, unknown>;
+  /**
+   * `lossless` (default): national → case → national gives back every record as it was, and
+   * the golden tests check it. `lossy` for exchange formats that carry more than a case
+   * (STIX, MISP): only case → format → case is checked.
+   */
+  roundTrip?: 'lossless' | 'lossy';
 }
 
 export interface NationalFormat {

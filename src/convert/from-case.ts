@@ -1,7 +1,9 @@
-/** Shared case → national record, with the format's `fromCase` JSONata mapping. Pure. */
+/** Shared case → national record(s) and bytes, with the format's `fromCase` JSONata mapping. Pure. */
 import { IcrosError } from '../errors.js';
 import type { CaseV1 } from '../schema/validators.js';
 import type { NationalFormat } from './format.js';
+import { type Serialized, serializeRecords } from './serialize.js';
+import { bindings } from './to-case.js';
 
 export async function convertFromCase(format: NationalFormat, c: CaseV1): Promise<unknown> {
   if (!format.fromCase) {
@@ -11,11 +13,7 @@ export async function convertFromCase(format: NationalFormat, c: CaseV1): Promis
     );
   }
   try {
-    return await format.fromCase.evaluate(c, {
-      formatId: format.spec.id,
-      mappingVersion: format.spec.mappingVersion,
-      tables: format.spec.tables ?? {},
-    });
+    return await format.fromCase.evaluate(c, bindings(format));
   } catch (cause) {
     throw new IcrosError(
       'FORMAT_UNSUPPORTED',
@@ -23,4 +21,11 @@ export async function convertFromCase(format: NationalFormat, c: CaseV1): Promis
       { cause },
     );
   }
+}
+
+/** Cases → one document in the format's own syntax (a JSON object or array, a CSV file, an XML file). */
+export async function exportCases(format: NationalFormat, cases: CaseV1[]): Promise<Serialized> {
+  const records = [];
+  for (const c of cases) records.push(await convertFromCase(format, c));
+  return serializeRecords(format.spec.parser, format.spec.mediaType, records);
 }

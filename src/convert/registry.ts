@@ -3,7 +3,10 @@
  * national format folder under `schemas/national/`, loaded once on first use.
  */
 import { IcrosError } from '../errors.js';
+import type { CaseV1 } from '../schema/validators.js';
 import { loadFormats, type NationalFormat } from './format.js';
+import { exportCases } from './from-case.js';
+import type { Serialized } from './serialize.js';
 import { type Conversion, convertToCases, sharedToCases } from './to-case.js';
 
 export const SHARED_FORMAT = 'icros-case';
@@ -35,4 +38,11 @@ export function nationalFormat(id: string): NationalFormat {
 /** Report bytes in format `id` → cases and located rejections. */
 export async function convertReport(id: string, bytes: Uint8Array): Promise<Conversion> {
   return id === SHARED_FORMAT ? sharedToCases(bytes) : convertToCases(nationalFormat(id), bytes);
+}
+
+/** Cases → one document in format `id`: the shared JSON (one case or an array) or a national syntax. */
+export async function exportReport(id: string, cases: CaseV1[]): Promise<Serialized> {
+  if (id !== SHARED_FORMAT) return exportCases(nationalFormat(id), cases);
+  const doc = cases.length === 1 ? cases[0] : cases;
+  return { body: Buffer.from(`${JSON.stringify(doc, null, 2)}\n`), mediaType: 'application/json' };
 }

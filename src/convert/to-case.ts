@@ -5,10 +5,10 @@
  * reported with its location and never half-converted.
  */
 import { v5 as uuidv5 } from 'uuid';
-import { parseUntrustedJson } from '../envelope/json.js';
 import { IcrosError, type ProblemItem } from '../errors.js';
 import { type CaseV1, MAX_REPORTED_ERRORS, toProblemItems, validateCase } from '../schema/validators.js';
 import type { NationalFormat } from './format.js';
+import { parseRecords } from './parse.js';
 
 /** Namespace of the case ids derived from (country, national reference): re-ingesting a report gives the same id. */
 export const CASE_ID_NAMESPACE = '3f1c2b7e-9a64-4d7e-8c51-2f0e6b1d9a40';
@@ -31,8 +31,10 @@ export interface Conversion {
   rejected: Rejected[];
 }
 
-const bindings = (format: NationalFormat) => ({
+/** What every mapping sees besides its input: `$caseId`, `$uuid5`, `$tables`, `$formatId`, `$mappingVersion`. */
+export const bindings = (format: NationalFormat) => ({
   caseId: (country: string, reference: string) => uuidv5(`${country}:${reference}`, CASE_ID_NAMESPACE),
+  uuid5: (name: string) => uuidv5(String(name), CASE_ID_NAMESPACE),
   mappingVersion: format.spec.mappingVersion,
   formatId: format.spec.id,
   tables: format.spec.tables ?? {},
@@ -40,8 +42,7 @@ const bindings = (format: NationalFormat) => ({
 
 /** The shared format: one case, an array of cases, or `{ "cases": [...] }`. */
 export function sharedToCases(bytes: Uint8Array): Conversion {
-  const doc = parseUntrustedJson(bytes, 'the report');
-  const { records, locate } = splitRecords('cases', doc);
+  const { records, locate, locateIn } = parseRecords({ type: 'json', records: 'cases' }, bytes);
   if (records.length > MAX_RECORDS) {
     throw new IcrosError('REPORT_INVALID', `at most ${MAX_RECORDS} cases per request, got ${records.length}`);
   }
@@ -52,7 +53,7 @@ export function sharedToCases(bytes: Uint8Array): Conversion {
     else {
       const errors = validateCase.problems(record).map((p) => ({
         ...p,
-        location: `${location}${p.location === '/' ? '' : p.location}` || '/',
+        location: locateIn(index, p.location === '/' ? '' : p.location),
       }));
       out.rejected.push({ index, location, errors });
     }
@@ -61,8 +62,8 @@ export function sharedToCases(bytes: Uint8Array): Conversion {
 }
 
 export async function convertToCases(format: NationalFormat, bytes: Uint8Array): Promise<Conversion> {
-  const doc = parseUntrustedJson(bytes, 'the report');
-  const { records, locate } = splitRecords(format.spec.parser.records, doc);
+  const parsed = parseRecords(format.spec.parser, bytes);
+  const { records } = parsed;
   if (records.length > MAX_RECORDS) {
     throw new IcrosError(
       'REPORT_INVALID',
@@ -72,12 +73,15 @@ export async function convertToCases(format: NationalFormat, bytes: Uint8Array):
   const out: Conversion = { cases: [], rejected: [] };
   const bound = bindings(format);
   for (const [index, record] of records.entries()) {
-    const location = locate(index);
+    const location = parsed.locate(index);
     if (!format.validateInput(record)) {
       out.rejected.push({
         index,
         location,
-        errors: toProblemItems(format.validateInput.errors ?? [], location),
+        errors: toProblemItems(format.validateInput.errors ?? []).map((p) => ({
+          ...p,
+          location: parsed.locateIn(index, p.location === '/' ? '' : p.location),
+        })),
       });
       continue;
     }
@@ -90,46 +94,32 @@ export async function convertToCases(format: NationalFormat, bytes: Uint8Array):
         index,
         location,
         errors: [
-          {
-            location: location || '/',
-            rule: 'mapping',
-            message: `the ${format.spec.id} mapping failed: ${message}`,
-          },
+          { location: location || '/', rule: 'mapping', message: `the ${format.spec.id} mapping failed: ${message}` },
         ],
       });
       continue;
     }
-    const problems = validateCase.problems(mapped);
-    if (problems.length) {
+    // A mapping may give several cases for one record (a STIX bundle with two incidents):
+    // all of them are valid, or the record is rejected whole.
+    const many = Array.isArray(mapped) ? (mapped as unknown[]) : [mapped];
+    const errors = many.flatMap((m, n) =>
+      validateCase.problems(m).map((p) => ({
+        ...p,
+        location: location || '/',
+        message: `after conversion, case${many.length > 1 ? ` ${n + 1}` : ''} ${p.location}: ${p.message}`,
+      })),
+    );
+    if (errors.length || many.length === 0) {
       out.rejected.push({
         index,
         location,
-        errors: problems.slice(0, MAX_REPORTED_ERRORS).map((p) => ({
-          ...p,
-          location: location || '/',
-          message: `after conversion, case ${p.location}: ${p.message}`,
-        })),
+        errors: many.length
+          ? errors.slice(0, MAX_REPORTED_ERRORS)
+          : [{ location: location || '/', rule: 'mapping', message: `the ${format.spec.id} mapping gave no case` }],
       });
       continue;
     }
-    out.cases.push({ index, location, case: mapped as CaseV1 });
+    for (const c of many) out.cases.push({ index, location, case: c as CaseV1 });
   }
   return out;
-}
-
-/** One report, an array of reports, or an object whose `parser.records` member holds them. */
-function splitRecords(
-  member: string | undefined,
-  doc: unknown,
-): { records: unknown[]; locate: (i: number) => string } {
-  if (Array.isArray(doc)) return { records: doc, locate: (i) => `/${i}` };
-  if (
-    member &&
-    typeof doc === 'object' &&
-    doc !== null &&
-    Array.isArray((doc as Record<string, unknown>)[member])
-  ) {
-    return { records: (doc as Record<string, unknown[]>)[member]!, locate: (i) => `/${member}/${i}` };
-  }
-  return { records: [doc], locate: () => '' };
 }

@@ -1,0 +1,279 @@
+/**
+ * How a national format's bytes become records, and where each record and each field is in
+ * the format's own terms: a JSON pointer for JSON, a spreadsheet row and column for CSV, an
+ * XPath-like path for XML. The parser type and its options come from `format.json`.
+ */
+import { parse as parseCsv } from 'csv-parse/sync';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { parseUntrustedJson } from '../envelope/json.js';
+import { IcrosError } from '../errors.js';
+
+export interface JsonParser {
+  type: 'json';
+  /** The member of the top-level object holding an array of records (else one record or an array). */
+  records?: string;
+}
+
+export interface CsvParser {
+  type: 'csv';
+  /** Cell separator; French spreadsheets use `;`. */
+  delimiter: string;
+  /** Accepted encodings in the order tried; the first that decodes without error wins. */
+  encodings: string[];
+  /** Every column in export order; a header naming any other column is an error. */
+  columns: string[];
+  /** Columns holding several values in one cell, with the separator between them. */
+  lists?: Record<string, string>;
+}
+
+export interface XmlParser {
+  type: 'xml';
+  /** Path of the repeated record element, e.g. `Meldungen/Meldung`. */
+  records: string;
+  /** Element paths under a record that are always lists, e.g. `Elemente/Element`. */
+  arrays?: string[];
+}
+
+export type ParserSpec = JsonParser | CsvParser | XmlParser;
+
+export interface Parsed {
+  records: unknown[];
+  /** Where record `i` is. */
+  locate(i: number): string;
+  /** Where the JSON pointer `pointer` inside record `i` is. */
+  locateIn(i: number, pointer: string): string;
+}
+
+export const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+export function parseRecords(parser: ParserSpec, bytes: Uint8Array, what = 'the report'): Parsed {
+  switch (parser.type) {
+    case 'json':
+      return parseJson(parser, bytes, what);
+    case 'csv':
+      return parseCsvRecords(parser, bytes, what);
+    case 'xml':
+      return parseXml(parser, bytes, what);
+  }
+}
+
+function parseJson(parser: JsonParser, bytes: Uint8Array, what: string): Parsed {
+  const doc = parseUntrustedJson(bytes, what);
+  const member = parser.records;
+  let records: unknown[];
+  let base: (i: number) => string;
+  if (Array.isArray(doc)) {
+    records = doc;
+    base = (i) => `/${i}`;
+  } else if (member && isObject(doc) && Array.isArray(doc[member])) {
+    records = doc[member] as unknown[];
+    base = (i) => `/${member}/${i}`;
+  } else {
+    records = [doc];
+    base = () => '';
+  }
+  return { records, locate: base, locateIn: (i, p) => `${base(i)}${p}` || '/' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Text from bytes in the first of `encodings` that decodes them; a BOM is dropped. */
+export function decodeText(bytes: Uint8Array, encodings: string[], what: string): string {
+  for (const encoding of encodings) {
+    try {
+      const decoder = encoding.toLowerCase() === 'utf-8' ? utf8 : new TextDecoder(encoding, { fatal: true });
+      return decoder.decode(bytes);
+    } catch {
+      // not this encoding: try the next
+    }
+  }
+  throw new IcrosError('BODY_MALFORMED', `${what} is not valid ${encodings.join(' or ')}`);
+}
+
+/** Spreadsheet column letters: 0 → A, 25 → Z, 26 → AA. */
+export function columnLetter(index: number): string {
+  let n = index + 1;
+  let s = '';
+  while (n > 0) {
+    const r = (n - 1) % 26;
+    s = String.fromCharCode(65 + r) + s;
+    n = Math.floor((n - 1) / 26);
+  }
+  return s;
+}
+
+/**
+ * A cell a spreadsheet would run as a formula. Exported cells like this get a leading `'`
+ * (OWASP CSV injection); a `'` in front of such a cell is dropped again on import, so a
+ * round trip gives the same text. Phone numbers and signed numbers stay as they are.
+ */
+export function isFormulaLike(cell: string): boolean {
+  if (/^[=@\t\r]/.test(cell)) return true;
+  return /^[+-]/.test(cell) && !/^[+-][\d\s().,]*$/.test(cell);
+}
+
+function parseCsvRecords(parser: CsvParser, bytes: Uint8Array, what: string): Parsed {
+  const text = decodeText(bytes, parser.encodings, what).replace(/\r\n?/g, '\n');
+  let rows: string[][];
+  try {
+    rows = parseCsv(text, {
+      delimiter: parser.delimiter,
+      bom: true,
+      relax_column_count: true,
+      skip_empty_lines: true,
+      record_delimiter: '\n',
+    }) as string[][];
+  } catch (cause) {
+    const e = cause as { message?: string; lines?: number };
+    throw new IcrosError('BODY_MALFORMED', `${what} is not valid CSV: ${e.message}`, {
+      cause,
+      errors: [{ location: `line ${e.lines ?? '?'}`, rule: 'csv', message: e.message ?? 'malformed CSV' }],
+    });
+  }
+  const header = (rows.shift() ?? []).map((h) => h.trim());
+  const known = new Set(parser.columns);
+  const headerErrors = header.flatMap((name, i) => {
+    if (!known.has(name))
+      return [
+        {
+          location: `row 1, column ${columnLetter(i)}`,
+          rule: 'header',
+          message: `unknown column ${JSON.stringify(name.slice(0, 60))}; the columns are ${parser.columns.join(', ')}`,
+        },
+      ];
+    if (header.indexOf(name) !== i)
+      return [
+        {
+          location: `row 1, column ${columnLetter(i)}`,
+          rule: 'header',
+          message: `column ${JSON.stringify(name)} appears twice`,
+        },
+      ];
+    return [];
+  });
+  if (header.length === 0 || headerErrors.length) {
+    throw new IcrosError(
+      'REPORT_INVALID',
+      header.length === 0 ? `${what} has no header row` : `${what} has an invalid header row`,
+      { errors: headerErrors.slice(0, 50) },
+    );
+  }
+  const records = rows.map((cells) => {
+    const record: Record<string, unknown> = {};
+    // A row longer than the header keeps its extra cells under their letters, which the input
+    // schema (closed) then reports with their position.
+    for (const [i, raw] of cells.entries()) {
+      let cell = raw.trim();
+      if (cell.startsWith("'") && isFormulaLike(cell.slice(1))) cell = cell.slice(1);
+      if (cell === '') continue;
+      const name = header[i] ?? `column ${columnLetter(i)}`;
+      const separator = parser.lists?.[name];
+      record[name] = separator
+        ? cell
+            .split(separator)
+            .map((v) => v.trim())
+            .filter((v) => v !== '')
+        : cell;
+    }
+    return record;
+  });
+  const column = (name: string) => {
+    const i = header.indexOf(name);
+    return i < 0 ? name : `${columnLetter(i)} (${name})`;
+  };
+  return {
+    records,
+    locate: (i) => `row ${i + 2}`,
+    locateIn: (i, pointer) => {
+      const [name, item] = pointer.split('/').slice(1).map(unescapePointer);
+      if (name === undefined) return `row ${i + 2}`;
+      return `row ${i + 2}, column ${column(name)}${item === undefined ? '' : `, value ${Number(item) + 1}`}`;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// XML
+
+function parseXml(parser: XmlParser, bytes: Uint8Array, what: string): Parsed {
+  const declared = /^\uFEFF?<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']/.exec(
+    Buffer.from(bytes.subarray(0, 200)).toString('latin1'),
+  )?.[1];
+  let text = decodeText(bytes, [declared ?? 'utf-8'], what);
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (/<!DOCTYPE/i.test(text)) {
+    // No DTDs: entity expansion ("billion laughs") and external entities have no place here.
+    throw new IcrosError('BODY_MALFORMED', `${what} has a DOCTYPE; DTDs and entities are not accepted`);
+  }
+  const valid = XMLValidator.validate(text);
+  if (valid !== true) {
+    const { msg, line, col } = valid.err;
+    throw new IcrosError('BODY_MALFORMED', `${what} is not well-formed XML: ${msg} (line ${line}, column ${col})`, {
+      errors: [{ location: `line ${line}, column ${col}`, rule: 'xml', message: msg }],
+    });
+  }
+  const path = parser.records.split('/');
+  const recordName = path.at(-1)!;
+  const arrays = new Set([parser.records, ...(parser.arrays ?? []).map((p) => `${parser.records}/${p}`)]);
+  const xml = new XMLParser({
+    ignoreAttributes: false,
+    attributeNamePrefix: '@',
+    parseTagValue: false,
+    parseAttributeValue: false,
+    trimValues: true,
+    processEntities: true,
+    ignoreDeclaration: true,
+    ignorePiTags: true,
+    isArray: (_name, jpath) => arrays.has(String(jpath).replaceAll('.', '/')),
+  });
+  const doc = xml.parse(text) as unknown;
+  assertNoForbiddenKeys(doc, what);
+  let node: unknown = doc;
+  for (const step of path.slice(0, -1)) node = isObject(node) ? node[step] : undefined;
+  if (!isObject(node)) {
+    throw new IcrosError('REPORT_INVALID', `${what} has no <${path.slice(0, -1).join('/')}> element`, {
+      errors: [{ location: `/${path[0]}`, rule: 'xml', message: `the root element must be <${path[0]}>` }],
+    });
+  }
+  const records = (node[recordName] as unknown[] | undefined) ?? [];
+  const base = (i: number) => `/${parser.records}[${i + 1}]`;
+  return { records, locate: base, locateIn: (i, pointer) => `${base(i)}${pointerToXPath(pointer)}` };
+}
+
+/** `/Elemente/Element/2/Wert` → `/Elemente/Element[3]/Wert`. */
+export function pointerToXPath(pointer: string): string {
+  let out = '';
+  for (const token of pointer.split('/').slice(1).map(unescapePointer)) {
+    if (/^\d+$/.test(token)) out += `[${Number(token) + 1}]`;
+    else if (token === '#text') out += '/text()';
+    else out += `/${token}`;
+  }
+  return out;
+}
+
+function assertNoForbiddenKeys(value: unknown, what: string, depth = 0): void {
+  if (depth > 64) throw new IcrosError('BODY_MALFORMED', `${what} is nested more than 64 levels deep`);
+  if (Array.isArray(value)) for (const v of value) assertNoForbiddenKeys(v, what, depth + 1);
+  else if (isObject(value)) {
+    for (const key of Object.keys(value)) {
+      const bare = key.replace(/^@/, '');
+      if (FORBIDDEN_KEYS.has(bare)) {
+        throw new IcrosError('PAYLOAD_FORBIDDEN_KEY', `${what} contains the forbidden name "${bare}"`, {
+          errors: [{ location: what, rule: 'forbidden-key', message: `the name "${bare}" is not allowed` }],
+        });
+      }
+      assertNoForbiddenKeys(value[key], what, depth + 1);
+    }
+  }
+}
+
+function unescapePointer(token: string): string {
+  return token.replaceAll('~1', '/').replaceAll('~0', '~');
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
