@@ -23,7 +23,10 @@ export async function ingestReports(
   body: Buffer,
   actor: string,
 ): Promise<IngestResult> {
-  const conversion = await convertReport(format, body);
+  const conversion = await convertReport(format, body, {
+    country: ctx.config.country,
+    agency: ctx.config.agency,
+  });
   const result: IngestResult = {
     accepted: [],
     rejected: conversion.rejected.map(({ index, errors }) => ({ index, errors })),

@@ -7,10 +7,13 @@ import { readFile } from 'node:fs/promises';
 import { convertReport, exportReport, nationalFormat, SHARED_FORMAT } from '../convert/registry.js';
 import { IcrosError } from '../errors.js';
 
-export async function runConvert(file: string, opts: { from: string; to: string }): Promise<void> {
+export async function runConvert(
+  file: string,
+  opts: { from: string; to: string; origin?: string },
+): Promise<void> {
   // Unknown formats fail before anything is read.
   for (const id of [opts.from, opts.to]) if (id !== SHARED_FORMAT) nationalFormat(id);
-  const conversion = await convertReport(opts.from, await readInput(file));
+  const conversion = await convertReport(opts.from, await readInput(file), parseOrigin(opts.origin));
   for (const r of conversion.rejected) {
     process.stderr.write(`✗ report ${r.location || '/'} (index ${r.index}) rejected:\n`);
     for (const e of r.errors) process.stderr.write(`  ${e.location}  ${e.message}  [${e.rule}]\n`);
@@ -35,4 +38,17 @@ export async function readInput(file: string): Promise<Buffer> {
       },
     );
   }
+}
+
+/** `FR:PHAROS` → {country: 'FR', agency: 'PHAROS'}; the agency defaults to the country. */
+function parseOrigin(origin: string | undefined): { country: string; agency: string } | undefined {
+  if (origin === undefined) return undefined;
+  const m = /^([A-Z]{2})(?::(.+))?$/.exec(origin);
+  if (!m) {
+    throw new IcrosError(
+      'REQUEST_INVALID',
+      `--origin ${JSON.stringify(origin)}: expected COUNTRY[:AGENCY], e.g. FR:PHAROS`,
+    );
+  }
+  return { country: m[1]!, agency: m[2] ?? m[1]! };
 }

@@ -42,8 +42,9 @@ program
   .description('convert a report file offline between the shared case and national formats')
   .requiredOption('--from <format>', 'icros-case or a national format id (schemas/national/<id>)')
   .requiredOption('--to <format>', 'icros-case or a national format id')
+  .option('--origin <country:agency>', 'origin for formats that carry none (STIX, MISP), e.g. FR:PHAROS')
   .argument('<file>', 'the report file')
-  .action((file: string, opts) => runConvert(file, { from: opts.from, to: opts.to }));
+  .action((file: string, opts) => runConvert(file, { from: opts.from, to: opts.to, origin: opts.origin }));
 
 program
   .command('schema')

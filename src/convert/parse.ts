@@ -211,9 +211,13 @@ function parseXml(parser: XmlParser, bytes: Uint8Array, what: string): Parsed {
   const valid = XMLValidator.validate(text);
   if (valid !== true) {
     const { msg, line, col } = valid.err;
-    throw new IcrosError('BODY_MALFORMED', `${what} is not well-formed XML: ${msg} (line ${line}, column ${col})`, {
-      errors: [{ location: `line ${line}, column ${col}`, rule: 'xml', message: msg }],
-    });
+    throw new IcrosError(
+      'BODY_MALFORMED',
+      `${what} is not well-formed XML: ${msg} (line ${line}, column ${col})`,
+      {
+        errors: [{ location: `line ${line}, column ${col}`, rule: 'xml', message: msg }],
+      },
+    );
   }
   const path = parser.records.split('/');
   const recordName = path.at(-1)!;

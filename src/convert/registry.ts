@@ -7,7 +7,7 @@ import type { CaseV1 } from '../schema/validators.js';
 import { loadFormats, type NationalFormat } from './format.js';
 import { exportCases } from './from-case.js';
 import type { Serialized } from './serialize.js';
-import { type Conversion, convertToCases, sharedToCases } from './to-case.js';
+import { type Conversion, convertToCases, type LocalOrigin, sharedToCases } from './to-case.js';
 
 export const SHARED_FORMAT = 'icros-case';
 
@@ -36,8 +36,8 @@ export function nationalFormat(id: string): NationalFormat {
 }
 
 /** Report bytes in format `id` → cases and located rejections. */
-export async function convertReport(id: string, bytes: Uint8Array): Promise<Conversion> {
-  return id === SHARED_FORMAT ? sharedToCases(bytes) : convertToCases(nationalFormat(id), bytes);
+export async function convertReport(id: string, bytes: Uint8Array, local?: LocalOrigin): Promise<Conversion> {
+  return id === SHARED_FORMAT ? sharedToCases(bytes) : convertToCases(nationalFormat(id), bytes, local);
 }
 
 /** Cases → one document in format `id`: the shared JSON (one case or an array) or a national syntax. */

@@ -14,7 +14,8 @@ export interface Serialized {
 export function serializeRecords(parser: ParserSpec, mediaType: string, records: unknown[]): Serialized {
   switch (parser.type) {
     case 'json': {
-      const doc = records.length === 1 ? records[0] : parser.records ? { [parser.records]: records } : records;
+      const doc =
+        records.length === 1 ? records[0] : parser.records ? { [parser.records]: records } : records;
       return { body: Buffer.from(`${JSON.stringify(doc, null, 2)}\n`), mediaType };
     }
     case 'csv': {
@@ -29,7 +30,10 @@ export function serializeRecords(parser: ParserSpec, mediaType: string, records:
           return isFormulaLike(cell) ? `'${cell}` : cell;
         }),
       );
-      const text = stringifyCsv([parser.columns, ...rows], { delimiter: parser.delimiter, record_delimiter: '\r\n' });
+      const text = stringifyCsv([parser.columns, ...rows], {
+        delimiter: parser.delimiter,
+        record_delimiter: '\r\n',
+      });
       // UTF-8 with a BOM: what spreadsheet programs need to read accents right.
       return { body: Buffer.from(`\uFEFF${text}`, 'utf8'), mediaType };
     }

@@ -31,8 +31,19 @@ export interface Conversion {
   rejected: Rejected[];
 }
 
-/** What every mapping sees besides its input: `$caseId`, `$uuid5`, `$tables`, `$formatId`, `$mappingVersion`. */
-export const bindings = (format: NationalFormat) => ({
+/** Who is converting: the ingesting gateway's country and agency, for formats that do not carry an origin. */
+export interface LocalOrigin {
+  country: string;
+  agency: string;
+}
+
+/**
+ * What every mapping sees besides its input: `$caseId(country, reference)`, `$uuid5(name)`,
+ * `$tables`, `$formatId`, `$mappingVersion` and `$local` ({country, agency} of the converting
+ * gateway, when known).
+ */
+export const bindings = (format: NationalFormat, local?: LocalOrigin) => ({
+  local: local ?? {},
   caseId: (country: string, reference: string) => uuidv5(`${country}:${reference}`, CASE_ID_NAMESPACE),
   uuid5: (name: string) => uuidv5(String(name), CASE_ID_NAMESPACE),
   mappingVersion: format.spec.mappingVersion,
@@ -61,7 +72,11 @@ export function sharedToCases(bytes: Uint8Array): Conversion {
   return out;
 }
 
-export async function convertToCases(format: NationalFormat, bytes: Uint8Array): Promise<Conversion> {
+export async function convertToCases(
+  format: NationalFormat,
+  bytes: Uint8Array,
+  local?: LocalOrigin,
+): Promise<Conversion> {
   const parsed = parseRecords(format.spec.parser, bytes);
   const { records } = parsed;
   if (records.length > MAX_RECORDS) {
@@ -71,7 +86,7 @@ export async function convertToCases(format: NationalFormat, bytes: Uint8Array):
     );
   }
   const out: Conversion = { cases: [], rejected: [] };
-  const bound = bindings(format);
+  const bound = bindings(format, local);
   for (const [index, record] of records.entries()) {
     const location = parsed.locate(index);
     if (!format.validateInput(record)) {
@@ -94,7 +109,11 @@ export async function convertToCases(format: NationalFormat, bytes: Uint8Array):
         index,
         location,
         errors: [
-          { location: location || '/', rule: 'mapping', message: `the ${format.spec.id} mapping failed: ${message}` },
+          {
+            location: location || '/',
+            rule: 'mapping',
+            message: `the ${format.spec.id} mapping failed: ${message}`,
+          },
         ],
       });
       continue;
@@ -115,7 +134,13 @@ export async function convertToCases(format: NationalFormat, bytes: Uint8Array):
         location,
         errors: many.length
           ? errors.slice(0, MAX_REPORTED_ERRORS)
-          : [{ location: location || '/', rule: 'mapping', message: `the ${format.spec.id} mapping gave no case` }],
+          : [
+              {
+                location: location || '/',
+                rule: 'mapping',
+                message: `the ${format.spec.id} mapping gave no case`,
+              },
+            ],
       });
       continue;
     }
