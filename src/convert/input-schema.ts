@@ -9,7 +9,14 @@ import { registerVocabulary } from '../schema/vocab.js';
  * break the others. Same vocabulary formats and long-string guards as the case schema.
  */
 export function compileInputSchema(schema: Record<string, unknown>): ValidateFunction {
-  const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
+  // verbose: error messages quote the schema's description of a pattern.
+  const ajv = new Ajv2020({
+    allErrors: true,
+    verbose: true,
+    strict: true,
+    strictRequired: false,
+    allowUnionTypes: true,
+  });
   addFormats.default(ajv);
   registerVocabulary(ajv);
   return ajv.compile(schema);

@@ -5,6 +5,7 @@
  */
 import { parse as parseCsv } from 'csv-parse/sync';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import iconv from 'iconv-lite';
 import { parseUntrustedJson } from '../envelope/json.js';
 import { IcrosError } from '../errors.js';
 
@@ -83,12 +84,22 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Text from bytes in the first of `encodings` that decodes them; a BOM is dropped. */
 export function decodeText(bytes: Uint8Array, encodings: string[], what: string): string {
   for (const encoding of encodings) {
-    try {
-      const decoder = encoding.toLowerCase() === 'utf-8' ? utf8 : new TextDecoder(encoding, { fatal: true });
-      return decoder.decode(bytes);
-    } catch {
-      // not this encoding: try the next
+    if (/^utf-?8$/i.test(encoding)) {
+      try {
+        return utf8.decode(bytes);
+      } catch {
+        continue; // not UTF-8: try the next
+      }
     }
+    // Node 20's TextDecoder reads windows-1252 as ISO-8859-1 (0x80 is not €), hence iconv-lite.
+    // Single-byte encodings decode any bytes, so they belong last in the list.
+    if (!iconv.encodingExists(encoding)) {
+      throw new IcrosError(
+        'FORMAT_UNSUPPORTED',
+        `the format names the unknown encoding ${JSON.stringify(encoding)}`,
+      );
+    }
+    return iconv.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), encoding);
   }
   throw new IcrosError('BODY_MALFORMED', `${what} is not valid ${encodings.join(' or ')}`);
 }

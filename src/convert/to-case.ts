@@ -9,6 +9,7 @@ import { IcrosError, type ProblemItem } from '../errors.js';
 import { type CaseV1, MAX_REPORTED_ERRORS, toProblemItems, validateCase } from '../schema/validators.js';
 import type { NationalFormat } from './format.js';
 import { parseRecords } from './parse.js';
+import { fromLocalTime, toLocalTime } from './time.js';
 
 /** Namespace of the case ids derived from (country, national reference): re-ingesting a report gives the same id. */
 export const CASE_ID_NAMESPACE = '3f1c2b7e-9a64-4d7e-8c51-2f0e6b1d9a40';
@@ -39,6 +40,7 @@ export interface LocalOrigin {
 
 /**
  * What every mapping sees besides its input: `$caseId(country, reference)`, `$uuid5(name)`,
+ * `$fromLocalTime(local, zone)` / `$toLocalTime(instant, zone)` (time.ts),
  * `$tables`, `$formatId`, `$mappingVersion` and `$local` ({country, agency} of the converting
  * gateway, when known).
  */
@@ -46,6 +48,8 @@ export const bindings = (format: NationalFormat, local?: LocalOrigin) => ({
   local: local ?? {},
   caseId: (country: string, reference: string) => uuidv5(`${country}:${reference}`, CASE_ID_NAMESPACE),
   uuid5: (name: string) => uuidv5(String(name), CASE_ID_NAMESPACE),
+  fromLocalTime,
+  toLocalTime,
   mappingVersion: format.spec.mappingVersion,
   formatId: format.spec.id,
   tables: format.spec.tables ?? {},
