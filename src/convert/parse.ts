@@ -33,6 +33,12 @@ export interface XmlParser {
   records: string;
   /** Element paths under a record that are always lists, e.g. `Elemente/Element`. */
   arrays?: string[];
+  /**
+   * Element paths under a record that carry attributes: always read as objects, so that
+   * `<Merkmal>x</Merkmal>` (attribute forgotten) reads as `{"#text": "x"}` and the input
+   * schema can say which attribute is missing, not that a string is not an object.
+   */
+  attributed?: string[];
 }
 
 export type ParserSpec = JsonParser | CsvParser | XmlParser;
@@ -95,8 +101,8 @@ export function decodeText(bytes: Uint8Array, encodings: string[], what: string)
     // Single-byte encodings decode any bytes, so they belong last in the list.
     if (!iconv.encodingExists(encoding)) {
       throw new IcrosError(
-        'FORMAT_UNSUPPORTED',
-        `the format names the unknown encoding ${JSON.stringify(encoding)}`,
+        'BODY_MALFORMED',
+        `${what} is in the unknown encoding ${JSON.stringify(encoding)}`,
       );
     }
     return iconv.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), encoding);
@@ -240,22 +246,51 @@ function parseXml(parser: XmlParser, bytes: Uint8Array, what: string): Parsed {
     parseAttributeValue: false,
     trimValues: true,
     processEntities: true,
+    htmlEntities: true, // numeric character references (&#233;) too
     ignoreDeclaration: true,
     ignorePiTags: true,
     isArray: (_name, jpath) => arrays.has(String(jpath).replaceAll('.', '/')),
   });
-  const doc = xml.parse(text) as unknown;
+  let doc: unknown;
+  try {
+    doc = xml.parse(text);
+  } catch (cause) {
+    // fast-xml-parser refuses element names like __proto__ itself, with a [SECURITY] error.
+    const message = (cause as Error).message ?? String(cause);
+    throw /SECURITY|reserved/.test(message)
+      ? new IcrosError('PAYLOAD_FORBIDDEN_KEY', `${what} uses a forbidden element name: ${message}`, {
+          cause,
+        })
+      : new IcrosError('BODY_MALFORMED', `${what} cannot be read as XML: ${message}`, { cause });
+  }
   assertNoForbiddenKeys(doc, what);
   let node: unknown = doc;
-  for (const step of path.slice(0, -1)) node = isObject(node) ? node[step] : undefined;
+  for (const step of path.slice(0, -1)) {
+    // An empty container (<Meldungen/>) holds no records.
+    node = isObject(node) ? (node[step] === '' ? {} : node[step]) : undefined;
+  }
   if (!isObject(node)) {
     throw new IcrosError('REPORT_INVALID', `${what} has no <${path.slice(0, -1).join('/')}> element`, {
       errors: [{ location: `/${path[0]}`, rule: 'xml', message: `the root element must be <${path[0]}>` }],
     });
   }
   const records = (node[recordName] as unknown[] | undefined) ?? [];
+  for (const p of parser.attributed ?? []) {
+    for (const record of records) asElementObjects(record, p.split('/'));
+  }
   const base = (i: number) => `/${parser.records}[${i + 1}]`;
   return { records, locate: base, locateIn: (i, pointer) => `${base(i)}${pointerToXPath(pointer)}` };
+}
+
+/** Turn the text-only elements at `steps` under `node` into `{"#text": …}` objects, in place. */
+function asElementObjects(node: unknown, steps: string[]): void {
+  if (!isObject(node)) return;
+  const [step, ...rest] = steps as [string, ...string[]];
+  const wrap = (v: unknown) => (typeof v === 'string' ? (v === '' ? {} : { '#text': v }) : v);
+  const child = node[step];
+  if (child === undefined) return;
+  if (rest.length === 0) node[step] = Array.isArray(child) ? child.map(wrap) : wrap(child);
+  else for (const c of Array.isArray(child) ? child : [child]) asElementObjects(c, rest);
 }
 
 /** `/Elemente/Element/2/Wert` → `/Elemente/Element[3]/Wert`. */

@@ -119,10 +119,18 @@ const COMPARISONS: Readonly<Record<string, string>> = {
 function describe(e: ErrorObject): string {
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
-    case 'required':
-      return `is missing the required property ${quote(p.missingProperty)}`;
-    case 'additionalProperties':
-      return `has the property ${quote(p.additionalProperty)}, which is not allowed here`;
+    case 'required': {
+      // XML read as JSON: `@Name` is an attribute, `#text` an element's text.
+      const name = String(p.missingProperty);
+      if (name === '#text') return 'has no text; a value is required';
+      if (name.startsWith('@')) return `is missing the attribute ${quote(name.slice(1))}`;
+      return `is missing the required property ${quote(name)}`;
+    }
+    case 'additionalProperties': {
+      const name = String(p.additionalProperty);
+      if (name.startsWith('@')) return `has the attribute ${quote(name.slice(1))}, which is not allowed here`;
+      return `has the property ${quote(name)}, which is not allowed here`;
+    }
     case 'enum':
       return `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
     case 'const':

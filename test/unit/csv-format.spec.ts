@@ -4,15 +4,17 @@
  * errors located by row and column.
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { expect } from 'chai';
 import iconv from 'iconv-lite';
+import { loadFormat, NATIONAL_ROOT } from '../../src/convert/format.js';
 import { exportCases } from '../../src/convert/from-case.js';
 import { parseRecords } from '../../src/convert/parse.js';
-import { nationalFormat } from '../../src/convert/registry.js';
 import { convertToCases } from '../../src/convert/to-case.js';
 import { isIcrosError } from '../../src/errors.js';
 
-const format = () => nationalFormat('fr-pharos-csv');
+const loaded = loadFormat(path.join(NATIONAL_ROOT, 'fr-pharos-csv'));
+const format = () => loaded;
 const columns = () => (format().spec.parser as { columns: string[] }).columns;
 
 /** A file with the standard header and rows given as {column: cell}. */
