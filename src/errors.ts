@@ -69,6 +69,7 @@ export const ERRORS = {
   CONFIG_INVALID: { status: 500, title: 'The gateway configuration is not valid' },
   CONFIG_UNREADABLE: { status: 500, title: 'The gateway configuration could not be read' },
   FILE_UNREADABLE: { status: 400, title: 'An input file could not be read' },
+  SERVER_UNREACHABLE: { status: 503, title: 'The CLI could not reach the admin API' },
   PKI_BAD_COUNTRIES: { status: 400, title: 'The country list is not valid' },
   PKI_BAD_SUBJECT: { status: 400, title: 'The certificate subject is not valid' },
   PKI_BAD_CA: { status: 500, title: 'The CA certificate or key is not usable' },

@@ -43,7 +43,7 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
 
   api.post('/reports', requireRole('analyst'), body, async (req, res) => {
     const format = typeof req.query.format === 'string' ? req.query.format : 'icros-case';
-    const result = await ingestReports(ctx, format, bodyOf(req), who(res));
+    const result = await ingestReports(ctx, format, bodyOf(req), who(res), offsetParam(req.query.offset));
     if (result.accepted.length === 0 && result.rejected.length > 0) {
       throw new IcrosError('REPORT_INVALID', `${result.rejected.length} report(s) rejected, none stored`, {
         errors: result.rejected.flatMap((r) => r.errors),
@@ -209,4 +209,15 @@ function decodeCursor(c: string): { at: string; id: string } {
     // fall through
   }
   throw new IcrosError('REQUEST_INVALID', 'the cursor is not one this API returned');
+}
+
+/** `?offset=N`: the index in the whole file of this upload's first report (icros ingest sends chunks). */
+function offsetParam(v: unknown): number {
+  if (v === undefined) return 0;
+  if (typeof v !== 'string' || !/^[0-9]{1,9}$/.test(v)) {
+    throw new IcrosError('REQUEST_INVALID', 'offset must be a whole number of reports (0 to 999999999)', {
+      errors: [{ location: 'query offset', rule: 'type', message: 'must be a whole number' }],
+    });
+  }
+  return Number(v);
 }

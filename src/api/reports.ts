@@ -22,11 +22,14 @@ export async function ingestReports(
   format: string,
   body: Buffer,
   actor: string,
+  offset = 0,
 ): Promise<IngestResult> {
-  const conversion = await convertReport(format, body, {
-    country: ctx.config.country,
-    agency: ctx.config.agency,
-  });
+  const conversion = await convertReport(
+    format,
+    body,
+    { country: ctx.config.country, agency: ctx.config.agency },
+    offset,
+  );
   const result: IngestResult = {
     accepted: [],
     rejected: conversion.rejected.map(({ index, errors }) => ({ index, errors })),
@@ -37,7 +40,11 @@ export async function ingestReports(
         index,
         errors: [
           {
-            location: `${location}/origin/country`,
+            // A JSON pointer extends; a row or an XML path names the case field after it.
+            location:
+              location === '' || (location.startsWith('/') && !location.includes('['))
+                ? `${location}/origin/country`
+                : `${location}, case /origin/country`,
             rule: 'origin',
             message: `a case ingested here must originate from ${ctx.config.country}, not ${c.origin.country}`,
           },

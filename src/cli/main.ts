@@ -6,8 +6,10 @@ import { IcrosError } from '../errors.js';
 import { runConvert } from './convert.js';
 import { runDemo } from './demo.js';
 import { runGatewayStart } from './gateway.js';
+import { runIngest } from './ingest.js';
 import { runPkiInit } from './pki.js';
 import { runSchemaValidate } from './schema-validate.js';
+import { UsageError } from './usage.js';
 
 const program = new Command('icros')
   .description('icros-gateway: exchange signed case reports with partner gateways over mutual TLS')
@@ -47,6 +49,27 @@ program
   .action((file: string, opts) => runConvert(file, { from: opts.from, to: opts.to, origin: opts.origin }));
 
 program
+  .command('ingest')
+  .description(
+    'ingest report files through the admin API, with a progress bar; rejected reports are listed by row or index',
+  )
+  .requiredOption('--format <format>', 'icros-case or a national format id (schemas/national/<id>)')
+  .option('--server <url>', 'admin API base URL, e.g. http://127.0.0.1:8080 (or ICROS_SERVER)')
+  .option('--token <token>', 'analyst token (or ICROS_TOKEN)')
+  .option('--batch <n>', 'reports per upload', (v) => Number(v), 500)
+  .option('--json', 'one JSON summary per file on stdout')
+  .argument('<files...>', 'report files in that format')
+  .action((files: string[], opts) =>
+    runIngest(files, {
+      format: opts.format,
+      server: opts.server,
+      token: opts.token,
+      batch: opts.batch,
+      json: Boolean(opts.json),
+    }),
+  );
+
+program
   .command('schema')
   .description('the shared JSON Schemas')
   .command('validate')
@@ -70,6 +93,10 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       // --help and --version exit 0; everything else commander refuses is a usage error.
       return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`icros: ${err.message} (see --help)\n`);
+      return 2;
     }
     if (err instanceof IcrosError) {
       process.stderr.write(`icros: ${err.code}: ${err.message}\n`);

@@ -36,8 +36,15 @@ export function nationalFormat(id: string): NationalFormat {
 }
 
 /** Report bytes in format `id` → cases and located rejections. */
-export async function convertReport(id: string, bytes: Uint8Array, local?: LocalOrigin): Promise<Conversion> {
-  return id === SHARED_FORMAT ? sharedToCases(bytes) : convertToCases(nationalFormat(id), bytes, local);
+export async function convertReport(
+  id: string,
+  bytes: Uint8Array,
+  local?: LocalOrigin,
+  offset = 0,
+): Promise<Conversion> {
+  return id === SHARED_FORMAT
+    ? sharedToCases(bytes, offset)
+    : convertToCases(nationalFormat(id), bytes, local, offset);
 }
 
 /** Cases → one document in format `id`: the shared JSON (one case or an array) or a national syntax. */

@@ -56,13 +56,14 @@ export const bindings = (format: NationalFormat, local?: LocalOrigin) => ({
 });
 
 /** The shared format: one case, an array of cases, or `{ "cases": [...] }`. */
-export function sharedToCases(bytes: Uint8Array): Conversion {
+export function sharedToCases(bytes: Uint8Array, offset = 0): Conversion {
   const { records, locate, locateIn } = parseRecords({ type: 'json', records: 'cases' }, bytes);
   if (records.length > MAX_RECORDS) {
     throw new IcrosError('REPORT_INVALID', `at most ${MAX_RECORDS} cases per request, got ${records.length}`);
   }
   const out: Conversion = { cases: [], rejected: [] };
-  for (const [index, record] of records.entries()) {
+  for (const [i, record] of records.entries()) {
+    const index = i + offset;
     const location = locate(index);
     if (validateCase(record)) out.cases.push({ index, location, case: record });
     else {
@@ -80,6 +81,8 @@ export async function convertToCases(
   format: NationalFormat,
   bytes: Uint8Array,
   local?: LocalOrigin,
+  /** Index in the whole file of the first report here (a chunk of `icros ingest`). */
+  offset = 0,
 ): Promise<Conversion> {
   const parsed = parseRecords(format.spec.parser, bytes);
   const { records } = parsed;
@@ -91,7 +94,8 @@ export async function convertToCases(
   }
   const out: Conversion = { cases: [], rejected: [] };
   const bound = bindings(format, local);
-  for (const [index, record] of records.entries()) {
+  for (const [i, record] of records.entries()) {
+    const index = i + offset;
     const location = parsed.locate(index);
     if (!format.validateInput(record)) {
       out.rejected.push({
