@@ -123,13 +123,24 @@ export function columnLetter(index: number): string {
 }
 
 /**
- * A cell a spreadsheet would run as a formula. Exported cells like this get a leading `'`
- * (OWASP CSV injection); a `'` in front of such a cell is dropped again on import, so a
- * round trip gives the same text. Phone numbers and signed numbers stay as they are.
+ * A cell a spreadsheet would run as a formula. Phone numbers and signed numbers are not.
  */
 export function isFormulaLike(cell: string): boolean {
   if (/^[=@\t\r]/.test(cell)) return true;
   return /^[+-]/.test(cell) && !/^[+-][\d\s().,]*$/.test(cell);
+}
+
+/**
+ * OWASP CSV injection: an exported cell that is formula-like once its leading `'`s are
+ * removed gets one more `'` in front, so no spreadsheet runs it; importing drops exactly
+ * that one `'` again. A round trip gives back the same text, `'=x` included.
+ */
+export function neutralizeCell(cell: string): string {
+  return isFormulaLike(cell.replace(/^'+/, '')) ? `'${cell}` : cell;
+}
+
+export function unneutralizeCell(cell: string): string {
+  return cell.startsWith("'") && isFormulaLike(cell.replace(/^'+/, '')) ? cell.slice(1) : cell;
 }
 
 function parseCsvRecords(parser: CsvParser, bytes: Uint8Array, what: string): Parsed {
@@ -183,8 +194,7 @@ function parseCsvRecords(parser: CsvParser, bytes: Uint8Array, what: string): Pa
     // A row longer than the header keeps its extra cells under their letters, which the input
     // schema (closed) then reports with their position.
     for (const [i, raw] of cells.entries()) {
-      let cell = raw.trim();
-      if (cell.startsWith("'") && isFormulaLike(cell.slice(1))) cell = cell.slice(1);
+      const cell = unneutralizeCell(raw.trim());
       if (cell === '') continue;
       const name = header[i] ?? `column ${columnLetter(i)}`;
       const separator = parser.lists?.[name];
@@ -274,7 +284,9 @@ function parseXml(parser: XmlParser, bytes: Uint8Array, what: string): Parsed {
       errors: [{ location: `/${path[0]}`, rule: 'xml', message: `the root element must be <${path[0]}>` }],
     });
   }
-  const records = (node[recordName] as unknown[] | undefined) ?? [];
+  const found = node[recordName];
+  // Always a list (isArray above), unless the element holds something the parser read otherwise.
+  const records: unknown[] = found === undefined ? [] : Array.isArray(found) ? found : [found];
   for (const p of parser.attributed ?? []) {
     for (const record of records) asElementObjects(record, p.split('/'));
   }

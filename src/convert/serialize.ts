@@ -4,7 +4,7 @@
  */
 import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import { XMLBuilder } from 'fast-xml-parser';
-import { isFormulaLike, type ParserSpec } from './parse.js';
+import { neutralizeCell, type ParserSpec } from './parse.js';
 
 export interface Serialized {
   body: Buffer;
@@ -27,12 +27,14 @@ export function serializeRecords(parser: ParserSpec, mediaType: string, records:
             : v === undefined || v === null
               ? ''
               : String(v);
-          return isFormulaLike(cell) ? `'${cell}` : cell;
+          return neutralizeCell(cell);
         }),
       );
       const text = stringifyCsv([parser.columns, ...rows], {
         delimiter: parser.delimiter,
         record_delimiter: '\r\n',
+        // A line break of any kind inside a cell must be quoted, not only the record's CRLF.
+        quoted_match: /[\r\n]/,
       });
       // UTF-8 with a BOM: what spreadsheet programs need to read accents right.
       return { body: Buffer.from(`\uFEFF${text}`, 'utf8'), mediaType };
