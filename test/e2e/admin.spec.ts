@@ -69,6 +69,36 @@ describe('e2e admin API (pglite)', () => {
     expect(again.json.accepted[0]).to.deep.include({ id: r.json.accepted[0].id, status: 'unchanged' });
   });
 
+  it('ingests a PHAROS spreadsheet and exports a case in every format with its media type', async () => {
+    const t = token(fed.pki, 'FR');
+    const csv = readFileSync('schemas/national/fr-pharos-csv/samples/windows-1252.input.csv');
+    const posted = await fetch(`${url}/api/reports?format=fr-pharos-csv`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t}`, 'content-type': 'text/csv' },
+      body: new Uint8Array(csv),
+    });
+    const r = (await posted.json()) as { accepted: { id: string }[] };
+    expect(posted.status, JSON.stringify(r)).to.equal(201);
+    const id = r.accepted[0]!.id;
+    const expected = {
+      'fr-pharos-csv': ['text/csv; charset=utf-8', 'PHAROS-2026-004633;21/03/2026 08:05'],
+      'de-xml': ['application/xml', '<Herkunftsstaat>FR</Herkunftsstaat>'],
+      'stix-2.1': ['application/stix+json;version=2.1', `"report--${id}"`],
+      misp: ['application/json; charset=utf-8', `"uuid": "${id}"`],
+      'icros-case': ['application/json; charset=utf-8', '"sourceFormat": "fr-pharos-csv"'],
+    };
+    for (const [format, [type, text]] of Object.entries(expected)) {
+      const res = await fetch(`${url}/api/cases/${id}/export?format=${format}`, {
+        headers: { authorization: `Bearer ${t}` },
+      });
+      expect(res.status, format).to.equal(200);
+      expect(res.headers.get('content-type'), format).to.equal(type);
+      const body = await res.text();
+      expect(body, format).to.contain(text);
+      if (format === 'fr-pharos-csv') expect(body).to.contain('900 € en bitcoins').and.contain("l'œuvre");
+    }
+  });
+
   it('rejects bad bodies and formats with their codes, never a 500', async () => {
     const t = token(fed.pki, 'FR');
     expect((await admin(url, t, 'POST', '/api/reports', '{not json')).json.code).to.equal('BODY_MALFORMED');
