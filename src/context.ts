@@ -3,6 +3,7 @@
 import type { AuditWriter } from './audit/writer.js';
 import type { GatewayConfig } from './config/load.js';
 import type { PartnerRegistry } from './inbound/identity.js';
+import type { Metrics } from './metrics.js';
 import type { Db } from './store/db.js';
 
 export interface GatewayContext {
@@ -13,4 +14,5 @@ export interface GatewayContext {
   tx: AuditWriter;
   /** Injected so tests can move time (sentAt windows, backoff). */
   now: () => Date;
+  metrics: Metrics;
 }

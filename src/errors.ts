@@ -10,7 +10,10 @@
 export const ERRORS = {
   // Partner protocol, in the order the receiver checks them (DESIGN §4).
   PARTNER_UNKNOWN: { status: 403, title: 'The client certificate is not registered for any partner' },
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Content-Type must be application/jose' },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    title: 'The Content-Type or Content-Encoding is not the one this endpoint accepts',
+  },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body exceeds the size limit' },
   RATE_LIMITED: { status: 429, title: 'Too many requests from this partner' },
   JWS_MALFORMED: { status: 401, title: 'The body is not a JWS in compact serialization' },
@@ -38,6 +41,16 @@ export const ERRORS = {
     title: 'A different message with the same id was already received from this partner',
   },
   CASE_INVALID: { status: 422, title: 'The case does not match schemas/icros-case/1.0.json' },
+  // POST /v1/messages:batch, whole request (each message's own problems are items of the batch receipt).
+  BATCH_INVALID: {
+    status: 400,
+    title: 'The batch body is not JSON of the form {"messages": [compact JWS strings]}',
+  },
+  BATCH_EMPTY: { status: 400, title: 'The batch has no messages' },
+  BATCH_TOO_MANY: {
+    status: 413,
+    title: 'The batch has more messages than this gateway accepts in one request',
+  },
 
   // Admin API.
   AUTH_REQUIRED: { status: 401, title: 'A bearer token is required' },
@@ -49,6 +62,7 @@ export const ERRORS = {
   REPORT_INVALID: { status: 422, title: 'The report is not valid' },
   CASE_NOT_FOUND: { status: 404, title: 'No case with this id' },
   MESSAGE_NOT_FOUND: { status: 404, title: 'No message with this id' },
+  MESSAGE_NOT_DEAD: { status: 409, title: 'Only a dead message can be redriven' },
   FORWARD_PARTNER_UNKNOWN: {
     status: 422,
     title: 'The forward names a country that is not a registered partner',
@@ -58,6 +72,7 @@ export const ERRORS = {
   // Sender side: why a delivery attempt failed (stored on the message, shown in GET /api/messages).
   DELIVERY_NETWORK_ERROR: { status: 502, title: 'The partner could not be reached' },
   DELIVERY_TIMEOUT: { status: 504, title: 'The partner did not answer in time' },
+  MESSAGE_EXPIRED: { status: 504, title: 'The message was not delivered within its maximum age' },
   DELIVERY_REJECTED: { status: 502, title: 'The partner rejected the message' },
   RECEIPT_INVALID: { status: 502, title: "The partner's receipt does not verify" },
   RECEIPT_DIGEST_MISMATCH: {

@@ -12,6 +12,7 @@ import { createPartnerApp } from './inbound/app.js';
 import { partnerRegistry } from './inbound/identity.js';
 import { createPartnerServer, listen } from './inbound/server.js';
 import { log, setLogLevel } from './log.js';
+import { createMetrics } from './metrics.js';
 import { createEmbeddedQueue, type EmbeddedQueueOptions } from './outbound/embedded.js';
 import type { DeliveryQueue } from './outbound/queue.js';
 import { type Db, openDb } from './store/db.js';
@@ -42,6 +43,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     // Audit times follow ctx.now, which tests may move.
     tx: createAuditWriter(db, () => ctx.now()),
     now: opts.now ?? (() => new Date()),
+    metrics: createMetrics(config.country),
   };
   const queue = createEmbeddedQueue(ctx, opts);
   const partnerServer = createPartnerServer(config, createPartnerApp(ctx));

@@ -36,6 +36,11 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
     }
   });
 
+  // Prometheus scrapes the admin listener, which is not exposed to partners (docs/operations.md).
+  app.get('/metrics', async (_req, res) => {
+    res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+  });
+
   const api = express.Router();
   api.use(authenticate(ctx.config));
   const body = rawBody(ctx.config.admin.maxBodyBytes);
@@ -142,6 +147,67 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
     res.json(withAttempts.length === 1 ? withAttempts[0] : { messages: withAttempts });
   });
 
+  api.post('/messages/redrive', requireRole('analyst'), body, async (req, res) => {
+    const input = parseUntrustedJson(bodyOf(req), 'the redrive request') as Record<string, unknown>;
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      throw new IcrosError('REQUEST_INVALID', 'expected {"state": "dead", "partner": "DE"}');
+    }
+    if (input.state !== 'dead') {
+      throw new IcrosError('REQUEST_INVALID', 'only dead messages can be redriven: send "state": "dead"', {
+        errors: [{ location: '/state', rule: 'const', message: 'must be "dead"' }],
+      });
+    }
+    const partner = input.partner;
+    if (partner !== undefined && (typeof partner !== 'string' || !ctx.registry.byCountry(partner))) {
+      throw new IcrosError('REQUEST_INVALID', `"partner" must be a registered partner country`, {
+        errors: [{ location: '/partner', rule: 'enum', message: 'must be a registered partner country' }],
+      });
+    }
+    const rows = await redrive(ctx, who(res), sql('redriveMany'), [partner ?? null]);
+    queue.kick();
+    res.json({ redriven: rows.length, messages: rows.map((r) => ({ id: r.id, partner: r.peer })) });
+  });
+
+  api.post('/messages/:id/redrive', requireRole('analyst'), async (req, res) => {
+    const id = uuidParam(req.params.id, 'MESSAGE_NOT_FOUND');
+    const rows = await redrive(ctx, who(res), sql('redriveOne'), [id]);
+    if (rows.length === 0) {
+      const found = await ctx.db.query<{ state: string; direction: string }>(sql('getMessage'), [id]);
+      const out = found.find((m) => m.direction === 'out');
+      if (!out) throw new IcrosError('MESSAGE_NOT_FOUND', `no outbound message ${id}`);
+      throw new IcrosError('MESSAGE_NOT_DEAD', `message ${id} is ${out.state}, not dead`);
+    }
+    queue.kick();
+    res.json({ id, partner: rows[0]!.peer, state: 'queued' });
+  });
+
+  api.get('/partners', requireRole('analyst', 'auditor'), async (_req, res) => {
+    const counts = await ctx.db.query<{ peer: string; state: string; n: number }>(sql('countByPartnerState'));
+    const open = await ctx.db.query<{
+      peer: string;
+      open: number;
+      oldest: Date | null;
+      oldest_age_s: number;
+    }>(sql('openByPartner'));
+    const lanes = new Map(queue.partners().map((l) => [l.country, l]));
+    res.json({
+      driver: queue.driver,
+      partners: ctx.config.partners.map((p) => {
+        const o = open.find((r) => r.peer === p.country);
+        return {
+          country: p.country,
+          agency: p.agency,
+          url: p.url,
+          circuit: lanes.get(p.country)?.circuit ?? { state: 'closed', consecutiveFailures: 0 },
+          inFlight: lanes.get(p.country)?.inFlight ?? 0,
+          messages: Object.fromEntries(counts.filter((c) => c.peer === p.country).map((c) => [c.state, c.n])),
+          oldestOpenAgeSeconds: o ? Math.round(Number(o.oldest_age_s)) : null,
+          delivery: p.delivery,
+        };
+      }),
+    });
+  });
+
   app.use('/api', api);
   app.use(notFound);
   app.use(errorHandler);
@@ -212,6 +278,32 @@ function decodeCursor(c: string): { at: string; id: string } {
 }
 
 /** `?offset=N`: the index in the whole file of this upload's first report (icros ingest sends chunks). */
+/** Redrive rows (dead → queued) and audit each one, in one transaction. */
+async function redrive(
+  ctx: GatewayContext,
+  actor: string,
+  statement: string,
+  params: unknown[],
+): Promise<{ id: string; peer: string; case_id: string | null; attempts: number }[]> {
+  const rows = await ctx.tx(async (q) => {
+    const redriven = await q.query<{ id: string; peer: string; case_id: string | null; attempts: number }>(
+      statement,
+      params,
+    );
+    for (const r of redriven) {
+      q.audit({
+        actor: { kind: 'user', id: actor },
+        action: 'message.redriven',
+        subject: { message: r.id, partner: r.peer, ...(r.case_id ? { case: r.case_id } : {}) },
+        detail: { attemptsSoFar: r.attempts },
+      });
+    }
+    return redriven;
+  });
+  for (const r of rows) ctx.metrics.redriven.inc({ partner: r.peer });
+  return rows;
+}
+
 function offsetParam(v: unknown): number {
   if (v === undefined) return 0;
   if (typeof v !== 'string' || !/^[0-9]{1,9}$/.test(v)) {

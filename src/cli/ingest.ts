@@ -13,6 +13,7 @@ import { SingleBar } from 'cli-progress';
 import { splitForUpload } from '../convert/chunk.js';
 import { nationalFormat, SHARED_FORMAT } from '../convert/registry.js';
 import { IcrosError, type ProblemItem } from '../errors.js';
+import { resolveApi } from './api.js';
 import { readInput } from './convert.js';
 import { UsageError } from './usage.js';
 
@@ -40,10 +41,7 @@ interface FileOutcome {
 const RETRIES = 4;
 
 export async function runIngest(files: string[], opts: IngestOptions): Promise<void> {
-  const server = (opts.server ?? process.env.ICROS_SERVER)?.replace(/\/+$/, '');
-  const token = opts.token ?? process.env.ICROS_TOKEN;
-  if (!server) throw new UsageError('give the admin API with --server URL (or ICROS_SERVER)');
-  if (!token) throw new UsageError('give an analyst token with --token (or ICROS_TOKEN)');
+  const { server, token } = resolveApi(opts);
   if (!Number.isInteger(opts.batch) || opts.batch < 1 || opts.batch > 100_000) {
     throw new UsageError('--batch must be a whole number of reports from 1 to 100000');
   }

@@ -3,10 +3,12 @@
  */
 import { Command, CommanderError } from 'commander';
 import { IcrosError } from '../errors.js';
+import { ApiProblem } from './api.js';
 import { runConvert } from './convert.js';
 import { runDemo } from './demo.js';
 import { runGatewayStart } from './gateway.js';
 import { runIngest } from './ingest.js';
+import { runMessagesList, runMessagesRedrive } from './messages.js';
 import { runPkiInit } from './pki.js';
 import { runSchemaValidate } from './schema-validate.js';
 import { UsageError } from './usage.js';
@@ -69,6 +71,31 @@ program
     }),
   );
 
+const messages = program.command('messages').description('follow and redrive messages through the admin API');
+const apiOptions = (c: Command) =>
+  c
+    .option('--server <url>', 'admin API base URL, e.g. http://127.0.0.1:8080 (or ICROS_SERVER)')
+    .option('--token <token>', 'analyst token (or ICROS_TOKEN)')
+    .option('--json', 'JSON on stdout');
+apiOptions(
+  messages
+    .command('list')
+    .description('newest messages first, with their state and last problem')
+    .option('--state <state>', 'queued, sending, retrying, delivered, dead or accepted')
+    .option('--partner <cc>', 'partner country')
+    .option('--limit <n>', 'at most this many (default 100)'),
+).action((opts) => runMessagesList({ ...opts, json: Boolean(opts.json) }));
+apiOptions(
+  messages
+    .command('redrive')
+    .description(
+      'queue dead messages again with a fresh attempt budget: one by id, or --state dead [--partner XX]',
+    )
+    .argument('[id]', 'message id')
+    .option('--partner <cc>', 'only messages to this partner')
+    .option('--state <state>', 'dead (the only state that can be redriven)'),
+).action((id: string | undefined, opts) => runMessagesRedrive(id, { ...opts, json: Boolean(opts.json) }));
+
 program
   .command('schema')
   .description('the shared JSON Schemas')
@@ -97,6 +124,11 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof UsageError) {
       process.stderr.write(`icros: ${err.message} (see --help)\n`);
       return 2;
+    }
+    if (err instanceof ApiProblem) {
+      process.stderr.write(`icros: ${err.code} (${err.status}): ${err.message}\n`);
+      for (const e of err.errors) process.stderr.write(`  at ${e.location}: ${e.message}\n`);
+      return 1;
     }
     if (err instanceof IcrosError) {
       process.stderr.write(`icros: ${err.code}: ${err.message}\n`);

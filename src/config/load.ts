@@ -34,6 +34,23 @@ export interface Partner {
   signingKeys: PartnerKey[];
   algorithms: SigningAlg[];
   ratePerSecond: number;
+  /** Delivery towards this partner: the global `delivery` values with the partner's overrides. */
+  delivery: DeliveryPolicy;
+}
+
+/** How messages are delivered to one partner (DESIGN §4; schemas/config.schema.json). */
+export interface DeliveryPolicy {
+  maxAttempts: number;
+  maxAgeSeconds: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  requestTimeoutMs: number;
+  concurrency: number;
+  /** Attempts per second; 0 = no limit. */
+  ratePerSecond: number;
+  circuitFailureThreshold: number;
+  circuitProbeIntervalMs: number;
+  queuedAgeAlertSeconds: number;
 }
 
 export interface GatewayConfig {
@@ -52,14 +69,7 @@ export interface GatewayConfig {
     maxMessageAgeSeconds: number;
     requestTimeoutMs: number;
   };
-  delivery: {
-    maxAttempts: number;
-    baseDelayMs: number;
-    maxDelayMs: number;
-    requestTimeoutMs: number;
-    concurrency: number;
-    pollIntervalMs: number;
-  };
+  delivery: DeliveryPolicy & { pollIntervalMs: number; maintenanceIntervalMs: number };
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   /** Folder of the config file; relative paths were resolved against it. */
   baseDir: string;
@@ -146,6 +156,7 @@ export function buildConfig(doc: Record<string, unknown>, baseDir: string, sourc
       }),
       algorithms: p.algorithms as SigningAlg[],
       ratePerSecond: p.ratePerSecond as number,
+      delivery: policyFor(c.delivery, p.delivery as Partial<DeliveryPolicy> | undefined),
     };
   });
 
@@ -166,6 +177,22 @@ export function buildConfig(doc: Record<string, unknown>, baseDir: string, sourc
   };
   if (config.database.dir) config.database.dir = path.resolve(baseDir, config.database.dir);
   return deepFreeze(config);
+}
+
+function policyFor(global: DeliveryPolicy, own: Partial<DeliveryPolicy> = {}): DeliveryPolicy {
+  const keys: (keyof DeliveryPolicy)[] = [
+    'maxAttempts',
+    'maxAgeSeconds',
+    'baseDelayMs',
+    'maxDelayMs',
+    'requestTimeoutMs',
+    'concurrency',
+    'ratePerSecond',
+    'circuitFailureThreshold',
+    'circuitProbeIntervalMs',
+    'queuedAgeAlertSeconds',
+  ];
+  return Object.fromEntries(keys.map((k) => [k, own[k] ?? global[k]])) as unknown as DeliveryPolicy;
 }
 
 /** `AB:CD:…` upper case, whatever form the operator wrote. */

@@ -17,11 +17,13 @@ export interface PartnerResponse {
 
 export interface PartnerClient {
   postMessage(jws: string): Promise<PartnerResponse>;
+  /** `GET /v1/ping`: the circuit breaker's probe (and, later, capability discovery). */
+  ping(): Promise<PartnerResponse>;
   close(): Promise<void>;
 }
 
 export function createPartnerClient(config: GatewayConfig, partner: Partner): PartnerClient {
-  const timeout = config.delivery.requestTimeoutMs;
+  const timeout = partner.delivery.requestTimeoutMs;
   const agent = new Agent({
     connect: {
       cert: config.tls.certPem,
@@ -44,47 +46,49 @@ export function createPartnerClient(config: GatewayConfig, partner: Partner): Pa
       },
     },
     keepAliveTimeout: 20_000,
-    connections: Math.max(2, config.delivery.concurrency),
+    connections: Math.max(2, partner.delivery.concurrency),
     headersTimeout: timeout,
     bodyTimeout: timeout,
   });
   const url = new URL(partner.url);
   const origin = url.origin;
   const base = url.pathname.replace(/\/+$/, '');
-  return {
-    async postMessage(jws) {
-      try {
-        const res = await agent.request({
-          origin,
-          path: `${base}/v1/messages`,
-          method: 'POST',
-          headers: { 'content-type': 'application/jose' },
-          body: jws,
+  const send = async (method: 'GET' | 'POST', p: string, body?: string, contentType?: string) => {
+    try {
+      const res = await agent.request({
+        origin,
+        path: `${base}${p}`,
+        method,
+        ...(contentType ? { headers: { 'content-type': contentType } } : {}),
+        ...(body !== undefined ? { body } : {}),
+      });
+      const text = await res.body.text();
+      return { status: res.statusCode, contentType: String(res.headers['content-type'] ?? ''), body: text };
+    } catch (cause) {
+      if (
+        cause instanceof errors.HeadersTimeoutError ||
+        cause instanceof errors.BodyTimeoutError ||
+        cause instanceof errors.ConnectTimeoutError
+      ) {
+        throw new IcrosError('DELIVERY_TIMEOUT', `${partner.country} did not answer within ${timeout} ms`, {
+          cause,
         });
-        const body = await res.body.text();
-        return { status: res.statusCode, contentType: String(res.headers['content-type'] ?? ''), body };
-      } catch (cause) {
-        if (
-          cause instanceof errors.HeadersTimeoutError ||
-          cause instanceof errors.BodyTimeoutError ||
-          cause instanceof errors.ConnectTimeoutError
-        ) {
-          throw new IcrosError('DELIVERY_TIMEOUT', `${partner.country} did not answer within ${timeout} ms`, {
-            cause,
-          });
-        }
-        // Our own pin check surfaces as the connect error: keep its sentence, not its code.
-        const reason =
-          cause instanceof IcrosError
-            ? cause.message
-            : ((cause as NodeJS.ErrnoException).code ?? (cause as Error).message);
-        throw new IcrosError(
-          'DELIVERY_NETWORK_ERROR',
-          `cannot reach ${partner.country} at ${partner.url}: ${reason}`,
-          { cause },
-        );
       }
-    },
+      // Our own pin check surfaces as the connect error: keep its sentence, not its code.
+      const reason =
+        cause instanceof IcrosError
+          ? cause.message
+          : ((cause as NodeJS.ErrnoException).code ?? (cause as Error).message);
+      throw new IcrosError(
+        'DELIVERY_NETWORK_ERROR',
+        `cannot reach ${partner.country} at ${partner.url}: ${reason}`,
+        { cause },
+      );
+    }
+  };
+  return {
+    postMessage: (jws) => send('POST', '/v1/messages', jws, 'application/jose'),
+    ping: () => send('GET', '/v1/ping'),
     close: () => agent.close(),
   };
 }

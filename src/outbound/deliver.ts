@@ -1,10 +1,13 @@
 /**
- * One delivery attempt of one outbox row, and what it leads to (DESIGN §4, §5):
+ * One delivery attempt of one outbox row, and what it leads to (DESIGN §4, §5), under the
+ * partner's delivery policy (`partners[].delivery` over the global `delivery`):
  * - 200/201 with a receipt that verifies (partner key, our digest) → `delivered`;
  * - network errors, timeouts, 408, 429, 5xx, or a receipt that does not verify → `retrying`
- *   with capped exponential backoff, until attempts run out → `dead`;
+ *   with capped exponential backoff and jitter, until the attempts since the last redrive
+ *   reach `maxAttempts` or the message is older than `maxAgeSeconds` → `dead`;
  * - any other 4xx → `dead` at once, with the partner's problem stored.
- * The outcome, the attempt row and the audit event commit together.
+ * The outcome, the attempt row and the audit event commit together; a death is logged at
+ * `warn` and counted in `icros_messages_dead_total`.
  */
 import type { Partner } from '../config/load.js';
 import type { GatewayContext } from '../context.js';
@@ -23,10 +26,19 @@ export interface OutboxRow {
   jws: string;
   digest: string;
   attempts: number;
+  /** Attempts made before the last redrive. */
+  attempts_base: number;
   created_at: Date;
 }
 
 export type Outcome = 'delivered' | 'retrying' | 'dead';
+
+/** An attempt's outcome, and whether the partner answered at all (for the circuit breaker). */
+export interface AttemptResult {
+  outcome: Outcome;
+  /** success: delivered; permanent: the partner answered and refused; transient: no usable answer. */
+  kind: 'success' | 'permanent' | 'transient';
+}
 
 interface Failure {
   permanent: boolean;
@@ -38,7 +50,7 @@ export async function deliverOne(
   partner: Partner,
   client: PartnerClient,
   row: OutboxRow,
-): Promise<Outcome> {
+): Promise<AttemptResult> {
   const startedAt = ctx.now();
   let httpStatus: number | null = null;
   try {
@@ -79,9 +91,17 @@ export async function deliverOne(
         },
       });
     });
-    return 'delivered';
+    ctx.metrics.attempts.inc({ partner: partner.country, result: 'delivered' });
+    ctx.metrics.delivered.inc({ partner: partner.country });
+    ctx.metrics.deliveryLatency.observe(
+      { partner: partner.country },
+      Math.max(0, (ctx.now().getTime() - new Date(row.created_at).getTime()) / 1000),
+    );
+    return { outcome: 'delivered', kind: 'success' };
   } catch (err) {
-    return recordFailure(ctx, partner, row, startedAt, httpStatus, classify(err));
+    const failure = classify(err);
+    const outcome = await recordFailure(ctx, partner, row, startedAt, httpStatus, failure);
+    return { outcome, kind: failure.permanent ? 'permanent' : 'transient' };
   }
 }
 
@@ -154,10 +174,29 @@ async function recordFailure(
   httpStatus: number | null,
   failure: Failure,
 ): Promise<Outcome> {
-  const { maxAttempts, baseDelayMs, maxDelayMs } = ctx.config.delivery;
-  const outcome: Outcome = failure.permanent || row.attempts >= maxAttempts ? 'dead' : 'retrying';
-  const problem = JSON.stringify(failure.problem);
-  const nextAt = new Date(ctx.now().getTime() + backoffDelay(row.attempts, baseDelayMs, maxDelayMs));
+  const { maxAttempts, maxAgeSeconds, baseDelayMs, maxDelayMs } = partner.delivery;
+  const used = row.attempts - (row.attempts_base ?? 0);
+  const ageSeconds = (ctx.now().getTime() - new Date(row.created_at).getTime()) / 1000;
+  const nextAt = new Date(ctx.now().getTime() + backoffDelay(used, baseDelayMs, maxDelayMs));
+  // Dead now if the partner refused for good, the attempts ran out, or the next attempt
+  // would come after the message's maximum age.
+  const expired =
+    !failure.permanent && ageSeconds + (nextAt.getTime() - ctx.now().getTime()) / 1000 > maxAgeSeconds;
+  const outcome: Outcome = failure.permanent || used >= maxAttempts || expired ? 'dead' : 'retrying';
+  const stored =
+    expired && !failure.permanent && used < maxAttempts
+      ? {
+          code: 'MESSAGE_EXPIRED',
+          detail: `not delivered within ${maxAgeSeconds} s of being queued; last attempt: ${failure.problem.code}: ${failure.problem.detail}`,
+          last: failure.problem,
+        }
+      : failure.problem;
+  const problem = JSON.stringify(stored);
+  ctx.metrics.attempts.inc({
+    partner: partner.country,
+    result: failure.permanent ? 'permanent' : 'transient',
+  });
+  if (outcome === 'dead') ctx.metrics.dead.inc({ partner: partner.country, code: stored.code });
   await ctx.tx(async (q) => {
     if (outcome === 'dead') await q.query(sql('markDead'), [partner.country, row.id, problem]);
     else await q.query(sql('markRetrying'), [partner.country, row.id, nextAt, problem]);
@@ -180,14 +219,14 @@ async function recordFailure(
         partner: partner.country,
         ...(row.case_id ? { case: row.case_id } : {}),
       },
-      detail: { attempt: row.attempts, code: failure.problem.code, status: httpStatus },
+      detail: { attempt: row.attempts, code: stored.code, status: httpStatus },
     });
   });
   const line = {
     partner: partner.country,
     messageId: row.id,
     attempt: row.attempts,
-    code: failure.problem.code,
+    code: stored.code,
     status: httpStatus,
   };
   if (outcome === 'dead') log.warn('message dead', line);

@@ -1,58 +1,29 @@
 /**
- * Embedded delivery driver: an in-process loop over the outbox. It claims due rows with
- * `FOR UPDATE SKIP LOCKED` and a lease (so two processes on one database never send the same
- * row at the same time, and a row whose sender died is owed again once its lease expires),
- * runs up to `delivery.concurrency` attempts at once, and sleeps until the next row is due,
- * a poll interval passes, or `kick()` is called.
+ * Embedded delivery driver: an in-process loop over the outbox. For each partner whose lane
+ * has room (circuit closed, concurrency and rate left) it claims due rows with `FOR UPDATE
+ * SKIP LOCKED` and a lease (so two processes on one database never send the same row at the
+ * same time, and a row whose sender died is owed again once its lease expires), and sleeps
+ * until the next row is due, a poll interval passes, an attempt finishes, or `kick()`.
  */
 import type { GatewayContext } from '../context.js';
 import { log } from '../log.js';
 import { sql } from '../store/sql.js';
-import { createPartnerClient, type PartnerClient } from './client.js';
-import { deliverOne, type OutboxRow, type Outcome } from './deliver.js';
+import type { OutboxRow } from './deliver.js';
+import { type LaneOptions, Lanes } from './lanes.js';
 import type { DeliveryQueue } from './queue.js';
 
-export interface EmbeddedQueueOptions {
-  /** Called after each attempt (the demo and tests watch outcomes). */
-  onOutcome?: (row: OutboxRow, outcome: Outcome) => void;
-}
+export type EmbeddedQueueOptions = LaneOptions;
 
 export function createEmbeddedQueue(ctx: GatewayContext, opts: EmbeddedQueueOptions = {}): DeliveryQueue {
-  const { concurrency, pollIntervalMs, requestTimeoutMs } = ctx.config.delivery;
-  const leaseMs = 2 * requestTimeoutMs + 30_000;
-  const minClaim = Math.max(1, Math.floor(concurrency / 4));
-  const clients = new Map<string, PartnerClient>();
-  const inFlight = new Set<Promise<void>>();
+  const { pollIntervalMs, maintenanceIntervalMs } = ctx.config.delivery;
+  const lanes = new Lanes(ctx, opts);
+  const inFlight = new Set<Promise<unknown>>();
   let running = false;
   let wake: (() => void) | undefined;
   // Set by kick() and finished attempts between sleeps, so a wake-up is never lost.
   let pending = false;
   let loop: Promise<void> | undefined;
-
-  const clientFor = (country: string) => {
-    let c = clients.get(country);
-    if (!c) {
-      const partner = ctx.registry.byCountry(country);
-      if (!partner) return undefined;
-      c = createPartnerClient(ctx.config, partner);
-      clients.set(country, c);
-    }
-    return c;
-  };
-
-  const attempt = async (row: OutboxRow) => {
-    const partner = ctx.registry.byCountry(row.peer);
-    const client = clientFor(row.peer);
-    if (!partner || !client) {
-      log.error('outbox row for a partner no longer in the registry; left queued', {
-        partner: row.peer,
-        messageId: row.id,
-      });
-      return;
-    }
-    const outcome = await deliverOne(ctx, partner, client, row);
-    opts.onOutcome?.(row, outcome);
-  };
+  let maintenance: NodeJS.Timeout | undefined;
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -70,41 +41,47 @@ export function createEmbeddedQueue(ctx: GatewayContext, opts: EmbeddedQueueOpti
       wake = done;
     });
 
+  async function claimRound(): Promise<{ claimed: number; waiting: boolean }> {
+    let claimed = 0;
+    let waiting = false;
+    for (const lane of lanes.all()) {
+      const room = lanes.capacity(lane);
+      // Under load, claim in batches (a quarter of the partner's slots at least) rather than
+      // one row per finished attempt.
+      const min = Math.max(1, Math.floor(lane.partner.delivery.concurrency / 4));
+      if (room < min && !(room > 0 && lane.inFlight === 0)) {
+        if (lane.inFlight > 0 || !lane.breaker.allows()) waiting = true;
+        continue;
+      }
+      const lease = 2 * lane.partner.delivery.requestTimeoutMs + 30_000;
+      const rows = await ctx.db.query<OutboxRow>(sql('claimDue'), [lane.partner.country, room, lease]);
+      claimed += rows.length;
+      for (const row of rows) {
+        const p = lanes.attempt(lane, row).finally(() => {
+          inFlight.delete(p);
+          nudge();
+        });
+        inFlight.add(p);
+      }
+    }
+    return { claimed, waiting };
+  }
+
   async function run(): Promise<void> {
     while (running) {
       pending = false;
-      const free = concurrency - inFlight.size;
-      let claimed: OutboxRow[] = [];
-      // Under load, claim in batches (one UPDATE and commit per quarter of the slots) rather
-      // than one row per finished attempt.
-      if (free >= minClaim || (free > 0 && inFlight.size === 0)) {
-        try {
-          claimed = await ctx.db.query<OutboxRow>(sql('claimDue'), [free, leaseMs]);
-        } catch (err) {
-          log.error('cannot claim outbox rows; retrying', { err: (err as Error).message });
-          await sleep(pollIntervalMs);
-          continue;
-        }
+      let round: { claimed: number; waiting: boolean };
+      try {
+        round = await claimRound();
+      } catch (err) {
+        log.error('cannot claim outbox rows; retrying', { err: (err as Error).message });
+        await sleep(pollIntervalMs);
+        continue;
       }
-      for (const row of claimed) {
-        const p = attempt(row)
-          .catch((err) => {
-            log.error('delivery attempt failed unexpectedly; the lease will expire and it is retried', {
-              messageId: row.id,
-              err: (err as Error).message,
-            });
-          })
-          .finally(() => {
-            inFlight.delete(p);
-            nudge();
-          });
-        inFlight.add(p);
-      }
-      if (claimed.length > 0 && claimed.length === free) continue;
-      // Slots busy (or too few free to claim): a finishing attempt wakes us. Otherwise sleep
-      // until the next row is due.
-      const idle = free - claimed.length;
-      await sleep(idle < minClaim && inFlight.size > 0 ? pollIntervalMs : await untilNextDue());
+      if (round.claimed > 0) continue;
+      // Nothing claimable: a finishing attempt or a kick wakes us; otherwise sleep until the
+      // next row is due.
+      await sleep(round.waiting && inFlight.size > 0 ? pollIntervalMs : await untilNextDue());
     }
   }
 
@@ -123,20 +100,43 @@ export function createEmbeddedQueue(ctx: GatewayContext, opts: EmbeddedQueueOpti
     return pollIntervalMs;
   }
 
+  // Ticks at half the shortest probe interval, so a probe is never a whole tick late; the
+  // database sweeps run every maintenanceIntervalMs.
+  const tick = Math.min(
+    maintenanceIntervalMs,
+    ...ctx.config.partners.map((p) => p.delivery.circuitProbeIntervalMs / 2),
+  );
+  let maintaining: Promise<void> | undefined;
+  const maintain = (every: number) => {
+    maintaining ??= lanes
+      .maintain(every)
+      .then(nudge)
+      .finally(() => {
+        maintaining = undefined;
+      });
+    return maintaining;
+  };
+
   return {
+    driver: 'embedded',
     start() {
       if (running) return;
       running = true;
       loop = run();
+      maintenance = setInterval(() => void maintain(maintenanceIntervalMs), tick);
+      maintenance.unref();
     },
     kick: nudge,
+    partners: () => lanes.status(),
+    maintain: () => maintain(0),
     async stop() {
       running = false;
+      clearInterval(maintenance);
       wake?.();
       await loop;
+      await maintaining;
       await Promise.allSettled([...inFlight]);
-      await Promise.all([...clients.values()].map((c) => c.close()));
-      clients.clear();
+      await lanes.close();
     },
   };
 }

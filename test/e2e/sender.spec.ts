@@ -1,74 +1,16 @@
-import { readFileSync } from 'node:fs';
-import https from 'node:https';
-import path from 'node:path';
+import type https from 'node:https';
 import { expect } from 'chai';
-import { messageDigest } from '../../src/envelope/digest.js';
-import { RECEIPT_TYP, signJws } from '../../src/envelope/sign.js';
-import { listen } from '../../src/inbound/server.js';
 import { type Gateway, startGateway } from '../../src/main.js';
-import { admin, HANDLING, sampleCase, signingKey, token } from '../helpers/clients.js';
+import { admin, HANDLING, sampleCase, token } from '../helpers/clients.js';
 import { testDb } from '../helpers/db.js';
+import { fakeDe, type Mode } from '../helpers/fake-partner.js';
 import { freePort, testConfig, testPki } from '../helpers/federation.js';
-
-type Mode = 'foreign-key' | 'wrong-digest' | 'status-503' | 'status-400' | 'honest';
-
-/** A stand-in for DE on real mTLS with DE's certificates, answering as `mode` says. */
-async function fakeDe(pki: string, port: number, state: { mode: Mode; requests: number }) {
-  const read = (f: string) => readFileSync(path.join(pki, f), 'utf8');
-  const server = https.createServer(
-    {
-      cert: read('DE/tls.crt'),
-      key: read('DE/tls.key'),
-      ca: read('ca.crt'),
-      requestCert: true,
-      rejectUnauthorized: true,
-      minVersion: 'TLSv1.3',
-    },
-    (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c) => chunks.push(c));
-      req.on('end', async () => {
-        state.requests++;
-        const jws = Buffer.concat(chunks).toString('latin1');
-        const env = JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString('utf8'));
-        if (state.mode === 'status-503' || state.mode === 'status-400') {
-          res.writeHead(Number(state.mode.slice(7)), { 'content-type': 'application/problem+json' });
-          res.end(
-            JSON.stringify({
-              code: state.mode === 'status-400' ? 'ENVELOPE_INVALID' : 'INTERNAL',
-              status: Number(state.mode.slice(7)),
-            }),
-          );
-          return;
-        }
-        const signer = state.mode === 'foreign-key' ? signingKey(pki, 'BE') : signingKey(pki, 'DE');
-        const receipt = {
-          v: 1,
-          id: crypto.randomUUID(),
-          type: 'receipt',
-          from: 'DE',
-          to: 'FR',
-          messageId: env.id,
-          messageDigest: state.mode === 'wrong-digest' ? messageDigest(`${jws}x`) : messageDigest(jws),
-          receivedAt: new Date().toISOString(),
-          status: 'accepted',
-          auditHead: { seq: 1, hash: 'a'.repeat(64) },
-        };
-        const body = await signJws(receipt, { alg: 'PS256', ...signer }, RECEIPT_TYP);
-        res.writeHead(201, { 'content-type': 'application/jose' });
-        res.end(body);
-      });
-    },
-  );
-  await listen(server, '127.0.0.1', port);
-  return server;
-}
 
 describe('e2e sender: receipts are verified before a message counts as delivered (pglite)', () => {
   let fr: Gateway;
   let server: https.Server;
   let pki: string;
-  const state = { mode: 'foreign-key' as Mode, requests: 0 };
+  const state = { mode: 'foreign-key' as Mode, requests: 0, pings: 0 };
   let dbClose: () => Promise<void>;
 
   before(async () => {
@@ -88,6 +30,8 @@ describe('e2e sender: receipts are verified before a message counts as delivered
           pollIntervalMs: 20,
           requestTimeoutMs: 3000,
           maxAttempts: 50,
+          // These tests count attempts against a failing partner: keep its circuit closed.
+          circuitFailureThreshold: 1000,
         },
       }),
       { db },

@@ -33,6 +33,33 @@ describe('config', () => {
     expect(Object.isFrozen(c.delivery)).to.equal(true);
   });
 
+  it('gives each partner the global delivery policy with its own overrides', async () => {
+    const doc = JSON.parse(await readFile(file, 'utf8'));
+    const c = loadConfig(
+      file,
+      {
+        delivery: { maxAttempts: 7, concurrency: 8 },
+        partners: doc.partners.map((p: { country: string }) =>
+          p.country === 'DE' ? { ...p, delivery: { maxAttempts: 3, ratePerSecond: 50 } } : p,
+        ),
+      },
+      {},
+    );
+    const de = c.partners.find((p) => p.country === 'DE')!.delivery;
+    const be = c.partners.find((p) => p.country === 'BE')!.delivery;
+    expect(de).to.deep.include({ maxAttempts: 3, ratePerSecond: 50, concurrency: 8, maxAgeSeconds: 604800 });
+    expect(be).to.deep.include({ maxAttempts: 7, ratePerSecond: 0, circuitFailureThreshold: 5 });
+    expectInvalid(
+      () =>
+        loadConfig(
+          file,
+          { partners: doc.partners.map((p: object) => ({ ...p, delivery: { maxAttempts: 0 } })) },
+          {},
+        ),
+      /\/partners\/0\/delivery\/maxAttempts/,
+    );
+  });
+
   it('keeps private keys out of JSON and enumeration', () => {
     const c = loadConfig(file, {}, {});
     const dump = JSON.stringify(c);

@@ -10,22 +10,49 @@ FROM messages m LEFT JOIN receipts r ON r.direction = 'in' AND r.peer = m.peer A
 WHERE m.direction = 'in' AND m.peer = $1 AND m.id = $2;
 
 -- name: claimDue
--- Take up to $1 outbound messages that are due (or whose sending lease ran out) and lease
--- them for $2 milliseconds. SKIP LOCKED lets several workers or replicas claim disjoint rows.
+-- Take up to $2 outbound messages to partner $1 that are due (or whose sending lease ran out)
+-- and lease them for $3 milliseconds. A message of a case waits while an earlier message of
+-- the same case to the same partner is not delivered (ordering per case and partner). SKIP
+-- LOCKED lets several workers or replicas claim disjoint rows.
 UPDATE messages m
 SET state = 'sending', attempts = m.attempts + 1, updated_at = now(),
-    lease_until = now() + ($2::int * interval '1 millisecond')
+    lease_until = now() + ($3::int * interval '1 millisecond')
 FROM (
-  SELECT direction, peer, id FROM messages
-  WHERE direction = 'out'
-    AND ((state IN ('queued', 'retrying') AND next_attempt_at <= now())
-      OR (state = 'sending' AND lease_until < now()))
-  ORDER BY next_attempt_at
-  LIMIT $1
+  SELECT c.direction, c.peer, c.id FROM messages c
+  WHERE c.direction = 'out' AND c.peer = $1
+    AND ((c.state IN ('queued', 'retrying') AND c.next_attempt_at <= now())
+      OR (c.state = 'sending' AND c.lease_until < now()))
+    AND (c.case_id IS NULL OR NOT EXISTS (
+      SELECT 1 FROM messages e
+      WHERE e.direction = 'out' AND e.peer = c.peer AND e.case_id = c.case_id
+        AND e.seq < c.seq AND e.state <> 'delivered'))
+  ORDER BY c.next_attempt_at, c.seq
+  LIMIT $2
   FOR UPDATE SKIP LOCKED
 ) due
 WHERE m.direction = due.direction AND m.peer = due.peer AND m.id = due.id
-RETURNING m.id, m.peer, m.type, m.case_id, m.jws, m.digest, m.attempts, m.created_at;
+RETURNING m.id, m.peer, m.type, m.case_id, m.jws, m.digest, m.attempts, m.attempts_base, m.created_at;
+
+-- name: claimOne
+-- claimDue for one given message (the BullMQ worker holds its job): the same conditions, so
+-- a job for a row that is not due, already sent, or waiting for an earlier message of its
+-- case claims nothing.
+UPDATE messages m
+SET state = 'sending', attempts = m.attempts + 1, updated_at = now(),
+    lease_until = now() + ($3::int * interval '1 millisecond')
+FROM (
+  SELECT c.direction, c.peer, c.id FROM messages c
+  WHERE c.direction = 'out' AND c.peer = $1 AND c.id = $2
+    AND ((c.state IN ('queued', 'retrying') AND c.next_attempt_at <= now())
+      OR (c.state = 'sending' AND c.lease_until < now()))
+    AND (c.case_id IS NULL OR NOT EXISTS (
+      SELECT 1 FROM messages e
+      WHERE e.direction = 'out' AND e.peer = c.peer AND e.case_id = c.case_id
+        AND e.seq < c.seq AND e.state <> 'delivered'))
+  FOR UPDATE SKIP LOCKED
+) due
+WHERE m.direction = due.direction AND m.peer = due.peer AND m.id = due.id
+RETURNING m.id, m.peer, m.type, m.case_id, m.jws, m.digest, m.attempts, m.attempts_base, m.created_at;
 
 -- name: markRetrying
 UPDATE messages SET state = 'retrying', next_attempt_at = $3, last_error = $4::jsonb, updated_at = now(), lease_until = NULL
@@ -38,6 +65,39 @@ WHERE direction = 'out' AND peer = $1 AND id = $2 AND state = 'sending';
 -- name: nextDueAt
 -- When the earliest waiting outbound message is due (the worker sleeps until then).
 SELECT min(next_attempt_at) AS at FROM messages WHERE direction = 'out' AND state IN ('queued', 'retrying');
+
+-- name: expireOld
+-- Messages to partner $1 queued more than $2 seconds ago and still not delivered are dead,
+-- with the problem $3 (MESSAGE_EXPIRED). Rows being sent finish their attempt first.
+UPDATE messages SET state = 'dead', last_error = $3::jsonb, next_attempt_at = NULL, lease_until = NULL, updated_at = now()
+WHERE direction = 'out' AND peer = $1 AND state IN ('queued', 'retrying')
+  AND created_at < now() - ($2::int * interval '1 second')
+RETURNING id, case_id, attempts;
+
+-- name: openByPartner
+-- Per partner: undelivered outbound messages (queued, retrying, sending) and the oldest one's age.
+SELECT peer, count(*)::int AS open, min(created_at) AS oldest,
+       extract(epoch FROM now() - min(created_at))::float8 AS oldest_age_s
+FROM messages WHERE direction = 'out' AND state IN ('queued', 'retrying', 'sending')
+GROUP BY peer;
+
+-- name: countByPartnerState
+SELECT peer, state, count(*)::int AS n FROM messages WHERE direction = 'out' GROUP BY peer, state;
+
+-- name: redriveOne
+-- A dead outbound message back to queued, due now, with a fresh attempt budget; its attempt
+-- history and last problem stay. Nothing when it is not dead.
+UPDATE messages SET state = 'queued', next_attempt_at = now(), attempts_base = attempts, lease_until = NULL,
+  enqueued_at = NULL, updated_at = now()
+WHERE direction = 'out' AND id = $1 AND state = 'dead'
+RETURNING id, peer, case_id, attempts;
+
+-- name: redriveMany
+-- Every dead outbound message (to partner $1 when given), as redriveOne.
+UPDATE messages SET state = 'queued', next_attempt_at = now(), attempts_base = attempts, lease_until = NULL,
+  enqueued_at = NULL, updated_at = now()
+WHERE direction = 'out' AND state = 'dead' AND ($1::text IS NULL OR peer = $1)
+RETURNING id, peer, case_id, attempts;
 
 -- name: listMessages
 -- Newest first; optional filters on direction, state, peer, case; cursor = (created_at, id).

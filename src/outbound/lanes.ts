@@ -1,0 +1,242 @@
+/**
+ * One lane per partner, shared by both queue drivers: the partner's mTLS client, its circuit
+ * breaker, its rate limit and its in-flight count, and the attempt itself (deliverOne, then
+ * the breaker). `maintain()` runs the periodic work: probing open circuits, expiring messages
+ * past their maximum age, and the oldest-queued gauges and warnings.
+ */
+import type { Partner } from '../config/load.js';
+import type { GatewayContext } from '../context.js';
+import { log } from '../log.js';
+import { sql } from '../store/sql.js';
+import { CircuitBreaker, type CircuitSnapshot } from './breaker.js';
+import { createPartnerClient, type PartnerClient } from './client.js';
+import { type AttemptResult, deliverOne, type OutboxRow, type Outcome } from './deliver.js';
+
+export interface LaneOptions {
+  /** Called after each attempt (the demo, tests and benches watch outcomes). */
+  onOutcome?: (row: OutboxRow, outcome: Outcome) => void;
+}
+
+export interface Lane {
+  partner: Partner;
+  client: PartnerClient;
+  breaker: CircuitBreaker;
+  inFlight: number;
+  tokens: number;
+  tokensAt: number;
+  /** The queued-age warning is on (said once when crossing, once when back under). */
+  ageAlert: boolean;
+}
+
+/** What `GET /api/partners` shows of a lane. */
+export interface LaneStatus {
+  country: string;
+  circuit: CircuitSnapshot;
+  inFlight: number;
+}
+
+export class Lanes {
+  private readonly lanes = new Map<string, Lane>();
+  private lastSweep = 0;
+
+  constructor(
+    private readonly ctx: GatewayContext,
+    private readonly opts: LaneOptions = {},
+  ) {}
+
+  /** The lane of a registered partner; undefined for a country no longer in the registry. */
+  get(country: string): Lane | undefined {
+    let lane = this.lanes.get(country);
+    if (!lane) {
+      const partner = this.ctx.registry.byCountry(country);
+      if (!partner) return undefined;
+      const p = partner.delivery;
+      lane = {
+        partner,
+        client: createPartnerClient(this.ctx.config, partner),
+        breaker: new CircuitBreaker(p.circuitFailureThreshold, p.circuitProbeIntervalMs),
+        inFlight: 0,
+        tokens: p.ratePerSecond,
+        tokensAt: performance.now(),
+        ageAlert: false,
+      };
+      this.lanes.set(country, lane);
+    }
+    return lane;
+  }
+
+  all(): Lane[] {
+    return this.ctx.config.partners.map((p) => this.get(p.country)!);
+  }
+
+  /**
+   * How many attempts may start towards this partner now: none while its circuit is open;
+   * otherwise its free concurrency, and no more than its rate allows.
+   */
+  capacity(lane: Lane): number {
+    if (!lane.breaker.allows()) return 0;
+    const free = lane.partner.delivery.concurrency - lane.inFlight;
+    const rate = lane.partner.delivery.ratePerSecond;
+    if (rate === 0 || free <= 0) return Math.max(0, free);
+    const t = performance.now();
+    lane.tokens = Math.min(rate, lane.tokens + ((t - lane.tokensAt) / 1000) * rate);
+    lane.tokensAt = t;
+    return Math.max(0, Math.min(free, Math.floor(lane.tokens)));
+  }
+
+  /** Run one attempt of a claimed row and feed the breaker. Never throws. */
+  async attempt(lane: Lane, row: OutboxRow): Promise<AttemptResult | undefined> {
+    lane.inFlight += 1;
+    if (lane.partner.delivery.ratePerSecond > 0) lane.tokens -= 1;
+    try {
+      const result = await deliverOne(this.ctx, lane.partner, lane.client, row);
+      this.opts.onOutcome?.(row, result.outcome);
+      const changed = lane.breaker.record(result.kind);
+      if (changed === 'open') await this.circuitChanged(lane, 'open');
+      return result;
+    } catch (err) {
+      log.error('delivery attempt failed unexpectedly; the lease will expire and it is retried', {
+        messageId: row.id,
+        err: (err as Error).message,
+      });
+      return undefined;
+    } finally {
+      lane.inFlight -= 1;
+    }
+  }
+
+  /** Periodic work; cheap when nothing is wrong. `sweepEveryMs` spaces the database sweeps. */
+  async maintain(sweepEveryMs: number): Promise<void> {
+    for (const lane of this.all()) {
+      if (!lane.breaker.probeDue()) continue;
+      let error: string | undefined;
+      try {
+        const res = await lane.client.ping();
+        if (res.status !== 200) error = `GET /v1/ping answered ${res.status}`;
+      } catch (err) {
+        error = (err as Error).message;
+      }
+      if (lane.breaker.probed(error) === 'closed') await this.circuitChanged(lane, 'closed');
+    }
+    const now = Date.now();
+    if (now - this.lastSweep < sweepEveryMs) return;
+    this.lastSweep = now;
+    await this.expire();
+    await this.watchAges();
+  }
+
+  status(): LaneStatus[] {
+    return this.all().map((l) => ({
+      country: l.partner.country,
+      circuit: l.breaker.snapshot(),
+      inFlight: l.inFlight,
+    }));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.lanes.values()].map((l) => l.client.close()));
+    this.lanes.clear();
+  }
+
+  private async circuitChanged(lane: Lane, state: 'open' | 'closed'): Promise<void> {
+    const country = lane.partner.country;
+    this.ctx.metrics.circuitOpen.set({ partner: country }, state === 'open' ? 1 : 0);
+    const snap = lane.breaker.snapshot();
+    if (state === 'open') {
+      log.warn('circuit open: sending to this partner paused; probing GET /v1/ping', {
+        partner: country,
+        consecutiveFailures: lane.partner.delivery.circuitFailureThreshold,
+        probeIntervalMs: lane.partner.delivery.circuitProbeIntervalMs,
+      });
+    } else log.info('circuit closed: the partner answers again; sending resumes', { partner: country });
+    try {
+      await this.ctx.tx(async (q) =>
+        q.audit({
+          actor: { kind: 'system', id: 'delivery' },
+          action: state === 'open' ? 'partner.circuit.opened' : 'partner.circuit.closed',
+          subject: { partner: country },
+          detail:
+            state === 'open'
+              ? { threshold: lane.partner.delivery.circuitFailureThreshold }
+              : { probe: 'ok', openedAt: snap.openedAt ?? null },
+        }),
+      );
+    } catch (err) {
+      log.error('cannot audit a circuit change', { partner: country, err: (err as Error).message });
+    }
+  }
+
+  /** Messages past their partner's maxAgeSeconds that are waiting (not being sent) die. */
+  private async expire(): Promise<void> {
+    for (const lane of this.all()) {
+      const { maxAgeSeconds } = lane.partner.delivery;
+      const country = lane.partner.country;
+      const problem = {
+        code: 'MESSAGE_EXPIRED',
+        detail: `not delivered within ${maxAgeSeconds} s of being queued`,
+      };
+      try {
+        await this.ctx.tx(async (q) => {
+          const rows = await q.query<{ id: string; case_id: string | null; attempts: number }>(
+            sql('expireOld'),
+            [country, maxAgeSeconds, JSON.stringify(problem)],
+          );
+          for (const r of rows) {
+            q.audit({
+              actor: { kind: 'system', id: 'delivery' },
+              action: 'message.dead',
+              subject: { message: r.id, partner: country, ...(r.case_id ? { case: r.case_id } : {}) },
+              detail: { attempt: r.attempts, code: problem.code, status: null },
+            });
+          }
+          if (rows.length) {
+            this.ctx.metrics.dead.inc({ partner: country, code: problem.code }, rows.length);
+            log.warn('messages dead: older than the maximum age', {
+              partner: country,
+              count: rows.length,
+              maxAgeSeconds,
+            });
+          }
+        });
+      } catch (err) {
+        log.error('cannot expire old messages; will try again', {
+          partner: country,
+          err: (err as Error).message,
+        });
+      }
+    }
+  }
+
+  /** Gauges of open messages and the oldest one's age; a warning when past the threshold. */
+  private async watchAges(): Promise<void> {
+    let rows: { peer: string; open: number; oldest_age_s: number }[];
+    try {
+      rows = await this.ctx.db.query(sql('openByPartner'));
+    } catch (err) {
+      log.error('cannot read the outbox ages', { err: (err as Error).message });
+      return;
+    }
+    const byPeer = new Map(rows.map((r) => [r.peer, r]));
+    for (const lane of this.all()) {
+      const country = lane.partner.country;
+      const row = byPeer.get(country);
+      const age = row ? Math.round(Number(row.oldest_age_s)) : 0;
+      this.ctx.metrics.openMessages.set({ partner: country }, row?.open ?? 0);
+      this.ctx.metrics.oldestQueuedSeconds.set({ partner: country }, age);
+      const threshold = lane.partner.delivery.queuedAgeAlertSeconds;
+      if (age > threshold && !lane.ageAlert) {
+        lane.ageAlert = true;
+        log.warn('oldest undelivered message is older than the alert threshold', {
+          partner: country,
+          oldestAgeSeconds: age,
+          thresholdSeconds: threshold,
+          open: row?.open ?? 0,
+          circuit: lane.breaker.state,
+        });
+      } else if (age <= threshold && lane.ageAlert) {
+        lane.ageAlert = false;
+        log.info('oldest undelivered message is back under the alert threshold', { partner: country });
+      }
+    }
+  }
+}

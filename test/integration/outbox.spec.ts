@@ -1,0 +1,118 @@
+/**
+ * The outbox claim on a real database: ordering per case and partner, one partner at a
+ * time, leases, redrive and expiry, exactly as the queue drivers use them.
+ */
+import { expect } from 'chai';
+import type { Db } from '../../src/store/db.js';
+import { sql } from '../../src/store/sql.js';
+import { dbKinds, testDb } from '../helpers/db.js';
+
+const LEASE = 60_000;
+
+describe('outbox claims (ordering per case and partner, redrive, expiry)', () => {
+  for (const kind of dbKinds()) {
+    describe(`on ${kind}`, () => {
+      let db: Db;
+      before(async () => {
+        ({ db } = await testDb(kind));
+      });
+      after(async () => db?.close());
+
+      let n = 0;
+      const queue = async (peer: string, caseId: string | null) => {
+        const id = crypto.randomUUID();
+        n += 1;
+        await db.query(sql('insertOutbound'), [
+          id,
+          peer,
+          'case.transfer',
+          caseId,
+          caseId ? 1 : null,
+          `jws${n}`,
+          `d${n}`,
+        ]);
+        return id;
+      };
+      const claim = async (peer: string, max = 10) =>
+        (await db.query<{ id: string }>(sql('claimDue'), [peer, max, LEASE])).map((r) => r.id);
+      const set = (id: string, state: string, extra = '') =>
+        db.query(`UPDATE messages SET state = $2${extra} WHERE id = $1`, [id, state]);
+
+      it('holds back a later message of a case until the earlier one is delivered', async () => {
+        const c = crypto.randomUUID();
+        const first = await queue('DE', c);
+        const second = await queue('DE', c);
+        const other = await queue('DE', crypto.randomUUID());
+        const elsewhere = await queue('BE', c);
+        expect(await claim('DE')).to.have.members([first, other]);
+        // The first failed and waits for its retry: the second still may not overtake it.
+        await set(first, 'retrying', ", next_attempt_at = now() + interval '1 hour', lease_until = NULL");
+        expect(await claim('DE')).to.deep.equal([]);
+        // Dead: the second waits for an operator (redrive), it never jumps the queue.
+        await set(first, 'dead', ', next_attempt_at = NULL');
+        expect(await claim('DE')).to.deep.equal([]);
+        await set(first, 'delivered');
+        expect(await claim('DE')).to.deep.equal([second]);
+        // Ordering is per partner: BE's copy of the case never waited for DE's.
+        expect(await claim('BE')).to.deep.equal([elsewhere]);
+      });
+
+      it('claims only due rows of the partner asked, at most as many as asked, each once', async () => {
+        const ids = [await queue('ES', null), await queue('ES', null), await queue('ES', null)];
+        const [a, b] = await Promise.all([claim('ES', 2), claim('ES', 2)]);
+        expect([...a!, ...b!]).to.have.members(ids);
+        expect(await claim('ES')).to.deep.equal([]);
+        // A sender that died: its lease runs out and the row is owed again.
+        await db.query("UPDATE messages SET lease_until = now() - interval '1 second' WHERE id = $1", [
+          ids[0],
+        ]);
+        expect(await claim('ES')).to.deep.equal([ids[0]]);
+      });
+
+      it('redrives a dead message with a fresh attempt budget, and only a dead one', async () => {
+        const id = await queue('IT', null);
+        await claim('IT');
+        await claim('IT').then(() =>
+          db.query("UPDATE messages SET lease_until = now() - interval '1 s' WHERE id = $1", [id]),
+        );
+        await claim('IT');
+        await set(id, 'dead', ', lease_until = NULL, next_attempt_at = NULL');
+        const [r] = await db.query<{ attempts: number }>(sql('redriveOne'), [id]);
+        expect(r!.attempts).to.equal(2);
+        const [row] = await db.query<{ state: string; attempts_base: number }>(
+          'SELECT state, attempts_base FROM messages WHERE id = $1',
+          [id],
+        );
+        expect(row).to.deep.equal({ state: 'queued', attempts_base: 2 });
+        expect(await db.query(sql('redriveOne'), [id])).to.deep.equal([]);
+        expect(await claim('IT')).to.deep.equal([id]);
+      });
+
+      it('expires waiting messages past the maximum age, not those being sent', async () => {
+        const old = await queue('PT', null);
+        const sending = await queue('PT', null);
+        const young = await queue('PT', null);
+        await db.query(
+          "UPDATE messages SET created_at = now() - interval '2 hours' WHERE id = ANY($1::uuid[])",
+          [[old, sending]],
+        );
+        await set(sending, 'sending', ", lease_until = now() + interval '1 minute'");
+        const expired = await db.query<{ id: string }>(sql('expireOld'), [
+          'PT',
+          3600,
+          '{"code":"MESSAGE_EXPIRED"}',
+        ]);
+        expect(expired.map((r) => r.id)).to.deep.equal([old]);
+        const states = await db.query<{ id: string; state: string }>(
+          'SELECT id, state FROM messages WHERE id = ANY($1::uuid[])',
+          [[old, sending, young]],
+        );
+        expect(Object.fromEntries(states.map((s) => [s.id, s.state]))).to.deep.equal({
+          [old]: 'dead',
+          [sending]: 'sending',
+          [young]: 'queued',
+        });
+      });
+    });
+  }
+});
