@@ -84,6 +84,8 @@ export const ERRORS = {
   CONFIG_INVALID: { status: 500, title: 'The gateway configuration is not valid' },
   CONFIG_UNREADABLE: { status: 500, title: 'The gateway configuration could not be read' },
   FILE_UNREADABLE: { status: 400, title: 'An input file could not be read' },
+  CHECKPOINT_INVALID: { status: 422, title: 'An audit checkpoint does not verify' },
+  AUDIT_CHAIN_BROKEN: { status: 409, title: 'The audit chain does not verify' },
   SERVER_UNREACHABLE: { status: 503, title: 'The CLI could not reach the admin API' },
   PKI_BAD_COUNTRIES: { status: 400, title: 'The country list is not valid' },
   PKI_BAD_SUBJECT: { status: 400, title: 'The certificate subject is not valid' },

@@ -51,6 +51,8 @@ export interface DeliveryPolicy {
   circuitFailureThreshold: number;
   circuitProbeIntervalMs: number;
   queuedAgeAlertSeconds: number;
+  /** Largest batch for a partner that advertises batches; 0 or 1: single messages only. */
+  batchMaxMessages: number;
 }
 
 export interface GatewayConfig {
@@ -191,6 +193,7 @@ function policyFor(global: DeliveryPolicy, own: Partial<DeliveryPolicy> = {}): D
     'circuitFailureThreshold',
     'circuitProbeIntervalMs',
     'queuedAgeAlertSeconds',
+    'batchMaxMessages',
   ];
   return Object.fromEntries(keys.map((k) => [k, own[k] ?? global[k]])) as unknown as DeliveryPolicy;
 }

@@ -10,6 +10,7 @@ import type { GatewayContext } from '../context.js';
 import { IcrosError, isIcrosError } from '../errors.js';
 import { errorHandler, normalizeHttpError, notFound, rawBody, requestId } from '../http/common.js';
 import { log } from '../log.js';
+import { BATCH_PATH, MAX_BATCH, parseBatch, receiveBatch } from './batch.js';
 import { identify } from './identity.js';
 import { RateLimiter } from './rate.js';
 import { receiveMessage } from './receive.js';
@@ -43,6 +44,9 @@ export function createPartnerApp(ctx: GatewayContext): express.Express {
         tlsFingerprint: res.locals.fingerprint,
       },
       time: ctx.now().toISOString(),
+      // What this receiver supports beyond single messages; a sender reads it at start and
+      // after each circuit probe, and falls back to POST /v1/messages when it is absent.
+      capabilities: { batch: { path: BATCH_PATH, maxMessages: MAX_BATCH } },
     });
   });
 
@@ -68,6 +72,34 @@ export function createPartnerApp(ctx: GatewayContext): express.Express {
         status: result.status,
       });
       res.status(result.status).type('application/jose').send(result.receiptJws);
+    },
+  );
+
+  // `:` starts a parameter in Express 5 route strings, hence the escape.
+  app.post(
+    BATCH_PATH.replace(':', '\\:'),
+    (req, _res, next) => {
+      if (!req.is('application/json')) {
+        throw new IcrosError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `Content-Type must be application/json, got ${req.get('content-type') ?? 'none'}`,
+        );
+      }
+      next();
+    },
+    rawBody(ctx.config.limits.maxBodyBytes),
+    async (req, res) => {
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const { receiptJws, outcomes } = await receiveBatch(ctx, res.locals.partner, parseBatch(body));
+      const count = (s: string) => outcomes.filter((o) => o.status === s).length;
+      log.info('batch received', {
+        partner: res.locals.partner.country,
+        messages: outcomes.length,
+        accepted: count('accepted'),
+        duplicate: count('duplicate'),
+        rejected: count('rejected'),
+      });
+      res.status(200).type('application/jose').send(receiptJws);
     },
   );
 

@@ -17,7 +17,9 @@ export interface PartnerResponse {
 
 export interface PartnerClient {
   postMessage(jws: string): Promise<PartnerResponse>;
-  /** `GET /v1/ping`: the circuit breaker's probe (and, later, capability discovery). */
+  /** `POST <path>` (`/v1/messages:batch`) with `{"messages": [jws…]}`. */
+  postBatch(path: string, jws: string[]): Promise<PartnerResponse>;
+  /** `GET /v1/ping`: the circuit breaker's probe and the discovery of the partner's capabilities. */
   ping(): Promise<PartnerResponse>;
   close(): Promise<void>;
 }
@@ -88,6 +90,7 @@ export function createPartnerClient(config: GatewayConfig, partner: Partner): Pa
   };
   return {
     postMessage: (jws) => send('POST', '/v1/messages', jws, 'application/jose'),
+    postBatch: (p, jws) => send('POST', p, JSON.stringify({ messages: jws }), 'application/json'),
     ping: () => send('GET', '/v1/ping'),
     close: () => agent.close(),
   };

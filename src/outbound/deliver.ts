@@ -11,6 +11,7 @@
  */
 import type { Partner } from '../config/load.js';
 import type { GatewayContext } from '../context.js';
+import { verifyBatchReceipt } from '../envelope/batch-receipt.js';
 import { verifyReceipt } from '../envelope/receipt.js';
 import { IcrosError } from '../errors.js';
 import { log } from '../log.js';
@@ -63,46 +64,152 @@ export async function deliverOne(
       from: ctx.config.country,
     });
     await ctx.tx(async (q) => {
-      q.defer('insertReceipts', {
-        direction: 'out',
-        peer: partner.country,
-        message_id: row.id,
-        receipt_id: receipt.id,
+      recordDelivered(q, partner, row, startedAt, httpStatus, {
+        receiptId: receipt.id,
         jws: res.body,
-        message_digest: receipt.messageDigest,
-        audit_head_seq: receipt.auditHead.seq,
-        audit_head_hash: receipt.auditHead.hash,
-      });
-      q.defer('markDeliveredMany', { peer: partner.country, id: row.id });
-      q.defer('insertAttempts', attemptRow(row, partner, startedAt, 'delivered', httpStatus, null));
-      q.audit({
-        actor: { kind: 'system', id: 'delivery' },
-        action: 'message.delivered',
-        subject: {
-          message: row.id,
-          partner: partner.country,
-          ...(row.case_id ? { case: row.case_id } : {}),
-        },
-        detail: {
-          attempt: row.attempts,
-          receiptId: receipt.id,
-          partnerAuditHead: receipt.auditHead,
-          duplicate: res.status === 200,
-        },
+        auditHead: receipt.auditHead,
+        duplicate: res.status === 200,
       });
     });
-    ctx.metrics.attempts.inc({ partner: partner.country, result: 'delivered' });
-    ctx.metrics.delivered.inc({ partner: partner.country });
-    ctx.metrics.deliveryLatency.observe(
-      { partner: partner.country },
-      Math.max(0, (ctx.now().getTime() - new Date(row.created_at).getTime()) / 1000),
-    );
+    countDelivered(ctx, partner, row);
     return { outcome: 'delivered', kind: 'success' };
   } catch (err) {
     const failure = classify(err);
     const outcome = await recordFailure(ctx, partner, row, startedAt, httpStatus, failure);
     return { outcome, kind: failure.permanent ? 'permanent' : 'transient' };
   }
+}
+
+interface ReceiptFacts {
+  receiptId: string;
+  /** The receipt as received: a single receipt, or the batch receipt that lists this message. */
+  jws: string;
+  auditHead: { seq: number; hash: string };
+  duplicate: boolean;
+}
+
+/** The writes of a delivery, inside the caller's transaction (bulk statements are deferred). */
+function recordDelivered(
+  q: Parameters<Parameters<GatewayContext['tx']>[0]>[0],
+  partner: Partner,
+  row: OutboxRow,
+  startedAt: Date,
+  httpStatus: number | null,
+  r: ReceiptFacts,
+): void {
+  q.defer('insertReceipts', {
+    direction: 'out',
+    peer: partner.country,
+    message_id: row.id,
+    receipt_id: r.receiptId,
+    jws: r.jws,
+    message_digest: row.digest,
+    audit_head_seq: r.auditHead.seq,
+    audit_head_hash: r.auditHead.hash,
+  });
+  q.defer('markDeliveredMany', { peer: partner.country, id: row.id });
+  q.defer('insertAttempts', attemptRow(row, partner, startedAt, 'delivered', httpStatus, null));
+  q.audit({
+    actor: { kind: 'system', id: 'delivery' },
+    action: 'message.delivered',
+    subject: { message: row.id, partner: partner.country, ...(row.case_id ? { case: row.case_id } : {}) },
+    detail: {
+      attempt: row.attempts,
+      receiptId: r.receiptId,
+      partnerAuditHead: r.auditHead,
+      duplicate: r.duplicate,
+    },
+  });
+}
+
+function countDelivered(ctx: GatewayContext, partner: Partner, row: OutboxRow): void {
+  ctx.metrics.attempts.inc({ partner: partner.country, result: 'delivered' });
+  ctx.metrics.delivered.inc({ partner: partner.country });
+  ctx.metrics.deliveryLatency.observe(
+    { partner: partner.country },
+    Math.max(0, (ctx.now().getTime() - new Date(row.created_at).getTime()) / 1000),
+  );
+}
+
+/**
+ * Several rows to one partner in one `POST /v1/messages:batch` (docs/protocol.md, Batches):
+ * each message keeps its own signature; one batch receipt, verified against the digests we
+ * computed, says what became of each. Accepted and duplicate items are delivered (together,
+ * in one transaction); a rejected item fails like a single message answered with that
+ * problem (permanent for a 4xx other than 408/429). When the request as a whole fails (no
+ * answer, 5xx, a receipt that does not verify) every row fails transiently, as it would alone.
+ */
+export async function deliverBatch(
+  ctx: GatewayContext,
+  partner: Partner,
+  client: PartnerClient,
+  path: string,
+  rows: OutboxRow[],
+): Promise<{ results: AttemptResult[]; status: number | null }> {
+  const startedAt = ctx.now();
+  let httpStatus: number | null = null;
+  let verified: Awaited<ReturnType<typeof verifyBatchReceipt>>;
+  try {
+    const res = await client.postBatch(
+      path,
+      rows.map((r) => r.jws),
+    );
+    httpStatus = res.status;
+    if (res.status !== 200 && res.status !== 201) throw PartnerRejection.from(partner, res.status, res.body);
+    verified = await verifyBatchReceipt(res.body, partner, {
+      from: ctx.config.country,
+      items: rows.map((r) => ({ messageId: r.id, messageDigest: r.digest })),
+    });
+    const { receipt } = verified;
+    const delivered = rows.filter((_, i) => verified.results[i]!.status !== 'rejected');
+    if (delivered.length) {
+      await ctx.tx(async (q) => {
+        for (const [i, row] of rows.entries()) {
+          const result = verified.results[i]!;
+          if (result.status === 'rejected') continue;
+          recordDelivered(q, partner, row, startedAt, httpStatus, {
+            receiptId: receipt.id,
+            jws: res.body,
+            auditHead: receipt.auditHead,
+            duplicate: result.status === 'duplicate',
+          });
+        }
+      });
+      for (const row of delivered) countDelivered(ctx, partner, row);
+    }
+  } catch (err) {
+    // The whole request failed: each row as if it had been sent alone. A batch request the
+    // partner refuses as a whole (4xx) is not a verdict on the messages: transient.
+    const failure = classify(err);
+    const asTransient: Failure = { permanent: false, problem: failure.problem };
+    const results = await Promise.all(
+      rows.map(async (row) => ({
+        outcome: await recordFailure(ctx, partner, row, startedAt, httpStatus, asTransient),
+        kind: 'transient' as const,
+      })),
+    );
+    return { results, status: httpStatus };
+  }
+  const results = await Promise.all(
+    rows.map(async (row, i): Promise<AttemptResult> => {
+      const result = verified.results[i]!;
+      if (result.status !== 'rejected') return { outcome: 'delivered', kind: 'success' };
+      const status = result.problem?.status ?? 0;
+      const permanent = status >= 400 && status < 500 && status !== 408 && status !== 429;
+      const failure: Failure = {
+        permanent,
+        problem: {
+          code: 'DELIVERY_REJECTED',
+          detail: `${partner.country} rejected it in a batch: ${result.problem?.code ?? 'no code'}`,
+          status,
+          partnerProblem: result.problem ?? null,
+        },
+      };
+      const outcome = await recordFailure(ctx, partner, row, startedAt, httpStatus, failure);
+      return { outcome, kind: permanent ? 'permanent' : 'transient' };
+    }),
+  );
+  return { results, status: httpStatus };
 }
 
 function attemptRow(

@@ -53,11 +53,20 @@ export function createEmbeddedQueue(ctx: GatewayContext, opts: EmbeddedQueueOpti
         if (lane.inFlight > 0 || !lane.breaker.allows()) waiting = true;
         continue;
       }
+      if (lane.batch === undefined) await lanes.discover(lane);
       const lease = 2 * lane.partner.delivery.requestTimeoutMs + 30_000;
-      const rows = await ctx.db.query<OutboxRow>(sql('claimDue'), [lane.partner.country, room, lease]);
+      // With batches, each free slot carries a whole batch.
+      const per = lane.batch?.max ?? 1;
+      const rows = await ctx.db.query<OutboxRow>(sql('claimDue'), [lane.partner.country, room * per, lease]);
       claimed += rows.length;
-      for (const row of rows) {
-        const p = lanes.attempt(lane, row).finally(() => {
+      const groups =
+        lane.batch && rows.length > 1
+          ? Array.from({ length: Math.ceil(rows.length / per) }, (_, i) => rows.slice(i * per, (i + 1) * per))
+          : rows.map((r) => [r]);
+      for (const group of groups) {
+        const p = (
+          group.length > 1 ? lanes.attemptBatch(lane, group) : lanes.attempt(lane, group[0]!)
+        ).finally(() => {
           inFlight.delete(p);
           nudge();
         });

@@ -10,7 +10,7 @@ import { log } from '../log.js';
 import { sql } from '../store/sql.js';
 import { CircuitBreaker, type CircuitSnapshot } from './breaker.js';
 import { createPartnerClient, type PartnerClient } from './client.js';
-import { type AttemptResult, deliverOne, type OutboxRow, type Outcome } from './deliver.js';
+import { type AttemptResult, deliverBatch, deliverOne, type OutboxRow, type Outcome } from './deliver.js';
 
 export interface LaneOptions {
   /** Called after each attempt (the demo, tests and benches watch outcomes). */
@@ -26,6 +26,11 @@ export interface Lane {
   tokensAt: number;
   /** The queued-age warning is on (said once when crossing, once when back under). */
   ageAlert: boolean;
+  /**
+   * Batches towards this partner: its path and the largest batch to send, once its ping
+   * advertised them; null when it does not (or batching is off); undefined until asked.
+   */
+  batch: { path: string; max: number } | null | undefined;
 }
 
 /** What `GET /api/partners` shows of a lane. */
@@ -59,6 +64,7 @@ export class Lanes {
         tokens: p.ratePerSecond,
         tokensAt: performance.now(),
         ageAlert: false,
+        batch: p.batchMaxMessages > 1 ? undefined : null,
       };
       this.lanes.set(country, lane);
     }
@@ -100,6 +106,73 @@ export class Lanes {
         err: (err as Error).message,
       });
       return undefined;
+    } finally {
+      lane.inFlight -= 1;
+    }
+  }
+
+  /**
+   * Ask the partner (`GET /v1/ping`) whether it takes batches: `capabilities.batch.path` and
+   * `maxMessages`. No answer leaves it unknown (asked again next time); an answer without
+   * the capability means single messages.
+   */
+  async discover(lane: Lane): Promise<void> {
+    if (lane.batch !== undefined) return;
+    try {
+      const res = await lane.client.ping();
+      if (res.status !== 200) return;
+      const cap = (
+        JSON.parse(res.body) as { capabilities?: { batch?: { path?: unknown; maxMessages?: unknown } } }
+      ).capabilities?.batch;
+      const path =
+        typeof cap?.path === 'string' && /^\/[\x21-\x7e]{1,200}$/.test(cap.path) ? cap.path : undefined;
+      const max = Math.min(
+        lane.partner.delivery.batchMaxMessages,
+        typeof cap?.maxMessages === 'number' && Number.isInteger(cap.maxMessages) ? cap.maxMessages : 0,
+      );
+      lane.batch = path && max > 1 ? { path, max } : null;
+      log.info('partner capabilities', {
+        partner: lane.partner.country,
+        batch: lane.batch ? { path: lane.batch.path, maxMessages: lane.batch.max } : false,
+      });
+    } catch {
+      // unreachable for now: stays unknown, single messages meanwhile
+    }
+  }
+
+  /** One batch request for several claimed rows (deliverBatch); feeds the breaker once. */
+  async attemptBatch(lane: Lane, rows: OutboxRow[]): Promise<void> {
+    lane.inFlight += 1;
+    if (lane.partner.delivery.ratePerSecond > 0) lane.tokens -= 1;
+    try {
+      const { results, status } = await deliverBatch(
+        this.ctx,
+        lane.partner,
+        lane.client,
+        lane.batch!.path,
+        rows,
+      );
+      for (const [i, r] of results.entries()) this.opts.onOutcome?.(rows[i]!, r.outcome);
+      // docs/protocol.md §13: no batch endpoint after all → single messages; too big → halve.
+      if (status === 404 || status === 405 || status === 415) {
+        log.warn('partner refused the batch endpoint; sending single messages', {
+          partner: lane.partner.country,
+          status,
+        });
+        lane.batch = null;
+      } else if (status === 413 && lane.batch) {
+        lane.batch = lane.batch.max > 2 ? { ...lane.batch, max: Math.floor(lane.batch.max / 2) } : null;
+      }
+      const kind = results.some((r) => r.kind === 'success' || r.kind === 'permanent')
+        ? 'success'
+        : 'transient';
+      if (lane.breaker.record(kind) === 'open') await this.circuitChanged(lane, 'open');
+    } catch (err) {
+      log.error('batch delivery failed unexpectedly; the leases will expire and they are retried', {
+        partner: lane.partner.country,
+        messages: rows.length,
+        err: (err as Error).message,
+      });
     } finally {
       lane.inFlight -= 1;
     }
@@ -148,7 +221,11 @@ export class Lanes {
         consecutiveFailures: lane.partner.delivery.circuitFailureThreshold,
         probeIntervalMs: lane.partner.delivery.circuitProbeIntervalMs,
       });
-    } else log.info('circuit closed: the partner answers again; sending resumes', { partner: country });
+    } else {
+      log.info('circuit closed: the partner answers again; sending resumes', { partner: country });
+      // It may have been upgraded or reconfigured while away: ask for its capabilities again.
+      if (lane.partner.delivery.batchMaxMessages > 1) lane.batch = undefined;
+    }
     try {
       await this.ctx.tx(async (q) =>
         q.audit({

@@ -17,4 +17,6 @@ export interface DeliveryQueue {
   maintain(): Promise<void>;
   /** Stop claiming; wait for the attempts in flight. */
   stop(): Promise<void>;
+  /** Whether the queue's backend answers (`/readyz`); absent when there is none (embedded). */
+  health?(): Promise<{ ok: boolean; detail?: string }>;
 }
