@@ -61,6 +61,7 @@ export const ERRORS = {
   FORMAT_UNSUPPORTED: { status: 400, title: 'The report format is not supported' },
   REPORT_INVALID: { status: 422, title: 'The report is not valid' },
   CASE_NOT_FOUND: { status: 404, title: 'No case with this id' },
+  CASE_ERASED: { status: 410, title: 'The case content was erased at the end of its retention period' },
   MESSAGE_NOT_FOUND: { status: 404, title: 'No message with this id' },
   MESSAGE_NOT_DEAD: { status: 409, title: 'Only a dead message can be redriven' },
   FORWARD_PARTNER_UNKNOWN: {

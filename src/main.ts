@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { Server } from 'node:net';
 import { createAdminApp } from './api/app.js';
+import { startCheckpointer } from './audit/checkpoint.js';
 import { createAuditWriter } from './audit/writer.js';
 import type { GatewayConfig } from './config/load.js';
 import type { GatewayContext } from './context.js';
@@ -13,9 +14,11 @@ import { partnerRegistry } from './inbound/identity.js';
 import { createPartnerServer, listen } from './inbound/server.js';
 import { log, setLogLevel } from './log.js';
 import { createMetrics } from './metrics.js';
+import { type BullmqQueueOptions, createBullmqQueue } from './outbound/bullmq.js';
 import { createEmbeddedQueue, type EmbeddedQueueOptions } from './outbound/embedded.js';
 import type { DeliveryQueue } from './outbound/queue.js';
 import { type Db, openDb } from './store/db.js';
+import { startRetention } from './store/retention.js';
 
 export interface Gateway {
   ctx: GatewayContext;
@@ -25,12 +28,14 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-export interface StartOptions extends EmbeddedQueueOptions {
+export interface StartOptions extends EmbeddedQueueOptions, BullmqQueueOptions {
   /** Use this database instead of opening the configured one (tests). */
   db?: Db;
   now?: () => Date;
   /** Leave the delivery worker stopped (tests drive it). */
   noWorker?: boolean;
+  /** The delivery queue driver; default `bullmq` when `redis.url` (REDIS_URL) is set, else `embedded`. */
+  driver?: 'embedded' | 'bullmq';
 }
 
 export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<Gateway> {
@@ -45,7 +50,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     now: opts.now ?? (() => new Date()),
     metrics: createMetrics(config.country),
   };
-  const queue = createEmbeddedQueue(ctx, opts);
+  const driver = opts.driver ?? (config.redis ? 'bullmq' : 'embedded');
+  const queue = driver === 'bullmq' ? createBullmqQueue(ctx, opts) : createEmbeddedQueue(ctx, opts);
   const partnerServer = createPartnerServer(config, createPartnerApp(ctx));
   const adminServer = http.createServer(createAdminApp(ctx, queue));
   adminServer.requestTimeout = config.limits.requestTimeoutMs;
@@ -61,9 +67,22 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     throw err;
   }
   if (!opts.noWorker) queue.start();
+  // Signed checkpoints of the audit chain, and erasure past retention dates (docs/audit.md).
+  const checkpointer = startCheckpointer(ctx, {
+    everyEvents: config.audit.checkpointEvery,
+    maxAgeMs: config.audit.checkpointIntervalMs,
+    intervalMs: Math.min(5_000, config.audit.checkpointIntervalMs),
+  });
+  const retention = startRetention(ctx);
   const partnerUrl = `https://${hostForUrl(config.listen.partner.host)}:${partnerPort}`;
   const adminUrl = `http://${hostForUrl(config.listen.admin.host)}:${adminPort}`;
-  log.info('gateway started', { country: config.country, partnerUrl, adminUrl, database: db.kind });
+  log.info('gateway started', {
+    country: config.country,
+    partnerUrl,
+    adminUrl,
+    database: db.kind,
+    queue: queue.driver,
+  });
 
   let stopped: Promise<void> | undefined;
   return {
@@ -75,6 +94,12 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       stopped ??= (async () => {
         await Promise.all([closeServer(partnerServer), closeServer(adminServer)]);
         await queue.stop();
+        await retention.stop();
+        await checkpointer.stop();
+        // The head at shutdown, signed: the log cannot lose its tail unnoticed while stopped.
+        await checkpointer
+          .now()
+          .catch((err) => log.error('no final audit checkpoint', { err: (err as Error).message }));
         if (!opts.db) await db.close();
         log.info('gateway stopped', { country: config.country });
       })();

@@ -13,6 +13,7 @@ import { forwardCase } from '../outbound/forward.js';
 import type { DeliveryQueue } from '../outbound/queue.js';
 import type { CaseV1, Handling } from '../schema/validators.js';
 import { sql } from '../store/sql.js';
+import { auditRouter } from './audit.js';
 import { authenticate, type Principal, requireRole } from './auth.js';
 import { ingestReports } from './reports.js';
 
@@ -27,12 +28,21 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Ready when the database answers. The queue is reported but does not decide: without
+  // Redis the gateway still receives messages and queues forwards in the outbox, and every
+  // replica shares one Redis, so failing readiness on it would stop inbound traffic too.
   app.get('/readyz', async (_req, res) => {
+    const queueHealth = queue.health ? await queue.health() : { ok: true };
+    const queueState = {
+      driver: queue.driver,
+      status: queueHealth.ok ? 'ok' : 'unavailable',
+      ...(queueHealth.detail ? { detail: queueHealth.detail } : {}),
+    };
     try {
       await ctx.db.query('SELECT 1');
-      res.json({ status: 'ready', country: ctx.config.country });
+      res.json({ status: 'ready', country: ctx.config.country, queue: queueState });
     } catch {
-      res.status(503).json({ status: 'unavailable', reason: 'database' });
+      res.status(503).json({ status: 'unavailable', reason: 'database', queue: queueState });
     }
   });
 
@@ -78,6 +88,8 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
     if (format !== SHARED_FORMAT) nationalFormat(format); // unknown format: 400 before any read
     const [row] = await ctx.db.query<{ doc: CaseV1; version: number }>(sql('getCase'), [id]);
     if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${id}`);
+    if ((row.doc as { erased?: boolean }).erased)
+      throw new IcrosError('CASE_ERASED', `case ${id} was erased`);
     const out = await exportReport(format, [row.doc]);
     await ctx.tx(async (q) =>
       q.audit({
@@ -207,6 +219,8 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
       }),
     });
   });
+
+  api.use('/audit', auditRouter(ctx));
 
   app.use('/api', api);
   app.use(notFound);

@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { IcrosError } from '../errors.js';
 import { ApiProblem } from './api.js';
+import { runAuditExport, runAuditVerify, runAuditWitness } from './audit.js';
 import { runConvert } from './convert.js';
 import { runDemo } from './demo.js';
 import { runGatewayStart } from './gateway.js';
@@ -95,6 +96,54 @@ apiOptions(
     .option('--partner <cc>', 'only messages to this partner')
     .option('--state <state>', 'dead (the only state that can be redriven)'),
 ).action((id: string | undefined, opts) => runMessagesRedrive(id, { ...opts, json: Boolean(opts.json) }));
+
+const audit = program
+  .command('audit')
+  .description("the auditor's commands: verify, export, witness (docs/audit.md)");
+audit
+  .command('verify')
+  .description(
+    'verify the hash chain and signed checkpoints: of an export file, the database, or through the API; exit 1 with the first bad seq',
+  )
+  .option('--file <export.jsonl>', 'an export (icros audit export, GET /api/audit/export)')
+  .option(
+    '--checkpoints <file>',
+    'more signed checkpoints: one JWS per line, or GET /api/audit/checkpoints JSON',
+  )
+  .option(
+    '--cert <sign.crt>',
+    "the signing certificate of the gateway that wrote the log (checks the checkpoints' signatures)",
+  )
+  .option('--config <gateway.json>', "offline: the gateway's own database (stop a PGlite gateway first)")
+  .option('--server <url>', 'through the admin API (or ICROS_SERVER)')
+  .option('--token <token>', 'auditor token (or ICROS_TOKEN)')
+  .option('--json', 'the result as JSON: {ok, checked, head, firstBadSeq, reason}')
+  .action((opts) => runAuditVerify({ ...opts, json: Boolean(opts.json) }));
+audit
+  .command('export')
+  .description(
+    'the whole chain as JSON Lines ending at a fresh signed checkpoint (verifiable), or CSV for reading',
+  )
+  .option('--format <format>', 'jsonl or csv', 'jsonl')
+  .option('--out <file>', 'write here instead of stdout')
+  .option('--config <gateway.json>', "offline: the gateway's own database (stop a PGlite gateway first)")
+  .option('--server <url>', 'through the admin API (or ICROS_SERVER)')
+  .option('--token <token>', 'auditor token (or ICROS_TOKEN)')
+  .action((opts) => runAuditExport(opts));
+audit
+  .command('witness')
+  .description(
+    'per partner, the latest head of its audit chain it acknowledged in a receipt; checked against its log when given',
+  )
+  .requiredOption('--config <gateway.json>', 'the gateway whose stored receipts are read')
+  .option(
+    '--log <CC=file>',
+    "a partner's audit export or checkpoints, e.g. DE=de-audit.jsonl (repeatable)",
+    (v, acc: string[]) => [...acc, v],
+    [],
+  )
+  .option('--json', 'JSON on stdout')
+  .action((opts) => runAuditWitness({ config: opts.config, log: opts.log, json: Boolean(opts.json) }));
 
 program
   .command('schema')

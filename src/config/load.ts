@@ -72,6 +72,8 @@ export interface GatewayConfig {
     requestTimeoutMs: number;
   };
   delivery: DeliveryPolicy & { pollIntervalMs: number; maintenanceIntervalMs: number };
+  audit: { checkpointEvery: number; checkpointIntervalMs: number };
+  retention: { intervalMs: number };
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   /** Folder of the config file; relative paths were resolved against it. */
   baseDir: string;
@@ -174,6 +176,8 @@ export function buildConfig(doc: Record<string, unknown>, baseDir: string, sourc
     admin: c.admin,
     limits: c.limits,
     delivery: c.delivery,
+    audit: c.audit,
+    retention: c.retention,
     logLevel: c.logLevel,
     baseDir,
   };

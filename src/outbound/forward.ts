@@ -39,6 +39,9 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
   }
   const [row] = await ctx.db.query<{ doc: CaseV1; withdrawn_at: Date | null }>(sql('getCase'), [req.caseId]);
   if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${req.caseId}`);
+  if ((row.doc as { erased?: boolean }).erased) {
+    throw new IcrosError('CASE_ERASED', `case ${req.caseId} was erased at the end of its retention period`);
+  }
   if (row.withdrawn_at)
     throw new IcrosError('REQUEST_INVALID', `case ${req.caseId} was withdrawn and cannot be forwarded`);
 

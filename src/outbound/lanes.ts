@@ -140,8 +140,12 @@ export class Lanes {
     }
   }
 
-  /** One batch request for several claimed rows (deliverBatch); feeds the breaker once. */
-  async attemptBatch(lane: Lane, rows: OutboxRow[]): Promise<void> {
+  /**
+   * One batch request for several claimed rows (deliverBatch); feeds the breaker once. The
+   * outcome of each row, in order (the BullMQ driver settles each row's job with it);
+   * undefined when the attempt failed unexpectedly.
+   */
+  async attemptBatch(lane: Lane, rows: OutboxRow[]): Promise<AttemptResult[] | undefined> {
     lane.inFlight += 1;
     if (lane.partner.delivery.ratePerSecond > 0) lane.tokens -= 1;
     try {
@@ -167,12 +171,14 @@ export class Lanes {
         ? 'success'
         : 'transient';
       if (lane.breaker.record(kind) === 'open') await this.circuitChanged(lane, 'open');
+      return results;
     } catch (err) {
       log.error('batch delivery failed unexpectedly; the leases will expire and they are retried', {
         partner: lane.partner.country,
         messages: rows.length,
         err: (err as Error).message,
       });
+      return undefined;
     } finally {
       lane.inFlight -= 1;
     }

@@ -48,6 +48,14 @@ export async function openPostgres(url: string, schema: string | undefined, max:
     query: (sql, params) => run(pool, sql, params),
     async tx(fn) {
       const c = await pool.connect();
+      // A checked-out client is not covered by the pool's 'error' listener: without its own,
+      // PostgreSQL going away mid-transaction crashes the process. The failing query rejects
+      // anyway; the broken client is destroyed on release instead of going back to the pool.
+      let broken: Error | undefined;
+      const onError = (err: Error) => {
+        broken = err;
+      };
+      c.on('error', onError);
       try {
         await c.query('BEGIN');
         const q: TxQueryable = {
@@ -60,10 +68,11 @@ export async function openPostgres(url: string, schema: string | undefined, max:
         await c.query('COMMIT');
         return result;
       } catch (err) {
-        await c.query('ROLLBACK').catch(() => {});
+        if (!broken) await c.query('ROLLBACK').catch(() => {});
         throw err;
       } finally {
-        c.release();
+        c.off('error', onError);
+        c.release(broken ?? undefined);
       }
     },
     close: () => pool.end(),

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --json] [-- --cases N] [-- --only crypto,tls,exchange] [-- --db pglite,postgres] [-- --reports N]`
+ * `npm run bench [-- --json] [-- --cases N] [-- --only crypto,tls,convert,audit,exchange] [-- --db pglite,postgres] [-- --reports N] [-- --events N]`
  *
  * Prints numbers; asserts nothing. Measures this machine's ceilings (PS256 sign/verify per
  * second, raw mTLS keep-alive requests per second) and the FR → DE exchange (cases/s, p50 and
@@ -8,6 +8,7 @@
  * this one. With --json each figure is one JSON line: {name, value, unit, limit}.
  */
 import { parseArgs } from 'node:util';
+import { benchAudit } from './audit.js';
 import { benchConvert } from './convert.js';
 import { benchCrypto } from './crypto.js';
 import { benchExchange } from './exchange.js';
@@ -18,7 +19,8 @@ const { values } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     cases: { type: 'string', default: '10000' },
-    only: { type: 'string', default: 'crypto,tls,convert,exchange' },
+    only: { type: 'string', default: 'crypto,tls,convert,audit,exchange' },
+    events: { type: 'string', default: '50000' },
     reports: { type: 'string', default: '100000' },
     db: { type: 'string', default: 'pglite,postgres' },
   },
@@ -36,6 +38,13 @@ if (only.has('crypto')) for (const f of await benchCrypto()) emit(f);
 if (only.has('tls')) for (const f of await benchTls()) emit(f);
 if (only.has('convert'))
   for (const f of await benchConvert(Number(values.reports), (l) => !json && console.log(l))) emit(f);
+if (only.has('audit')) {
+  const wanted = new Set(values.db!.split(','));
+  for (const kind of (['pglite', 'postgres'] as const).filter(
+    (k) => wanted.has(k) && (k === 'pglite' || Boolean(process.env.DATABASE_URL)),
+  ))
+    for (const f of await benchAudit(kind, Number(values.events), (l) => !json && console.log(l))) emit(f);
+}
 if (only.has('exchange')) {
   const wanted = new Set(values.db!.split(','));
   const kinds = (['pglite', 'postgres'] as const).filter(

@@ -214,6 +214,7 @@ function writeConfig(cc: 'FR' | 'DE'): string {
 }
 const configs = { FR: writeConfig('FR'), DE: writeConfig('DE') };
 const gw: Record<'FR' | 'DE', ChildProcess | undefined> = { FR: undefined, DE: undefined };
+const crashes: string[] = [];
 const adminUrl = { FR: `http://127.0.0.1:${ports.frAdmin}`, DE: `http://127.0.0.1:${ports.deAdmin}` };
 
 async function startGw(cc: 'FR' | 'DE'): Promise<void> {
@@ -227,8 +228,11 @@ async function startGw(cc: 'FR' | 'DE'): Promise<void> {
     stderr = (stderr + d).slice(-4000);
   });
   child.on('exit', (code, signal) => {
-    if (code && code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM')
-      say(`${cc} exited ${code}: ${stderr}`);
+    // Killed by the harness is the scenario; any other exit is a crash, and fails the run.
+    if (signal !== 'SIGKILL' && signal !== 'SIGTERM' && code !== 0) {
+      crashes.push(`${cc} exited with ${code ?? signal}: ${stderr.slice(-500)}`);
+      say(`${cc} CRASHED (exit ${code ?? signal}): ${stderr.slice(-500)}`);
+    }
   });
   children.add(child);
   gw[cc] = child;
@@ -509,6 +513,7 @@ const receiptsOk = final.receipts === final.outbound;
 const terminal = final.open === 0 && final.dead === 0;
 if (!exactlyOnce || !receiptsOk || !terminal || !chains.FR.startsWith('ok') || !chains.DE.startsWith('ok'))
   failed = true;
+if (crashes.length) failed = true;
 
 console.log('');
 console.log('| scenario | fault | forwarded | delivered | drained after (s) | result |');
@@ -526,6 +531,8 @@ console.log(
 );
 console.log(`FR audit chain:                     ${chains.FR}`);
 console.log(`DE audit chain:                     ${chains.DE}`);
+console.log(`gateway crashes:                    ${crashes.length ? crashes.length : 'none'}`);
+for (const c of crashes) console.log(`  ${c}`);
 console.log(`time:                               ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 console.log(failed ? '\nFAULTS: FAILED' : '\nFAULTS: all messages delivered exactly once');
 

@@ -7,7 +7,7 @@ describe('error registry', () => {
     const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
     const rows = new Map<string, number>();
     for (const line of doc.split('\n')) {
-      const m = /^\| `([A-Z_]+)` \| (\d{3}) \|/.exec(line);
+      const m = /^\|\s*`([A-Z_]+)`\s*\|\s*(\d{3})\s*\|/.exec(line);
       if (m) {
         expect(rows.has(m[1]!), `${m[1]} documented twice`).to.equal(false);
         rows.set(m[1]!, Number(m[2]));

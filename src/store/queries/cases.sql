@@ -17,3 +17,20 @@ RETURNING version;
 
 -- name: getCaseVersion
 SELECT digest FROM cases WHERE id = $1 AND version = $2;
+
+-- name: casesPastRetention
+-- Case versions whose retainUntil date ($1, YYYY-MM-DD) has passed and are not erased yet.
+SELECT id, version, digest FROM cases
+WHERE erased_at IS NULL AND doc ? 'retainUntil' AND (doc->>'retainUntil') < $1
+ORDER BY doc->>'retainUntil' LIMIT $2;
+
+-- name: eraseCase
+UPDATE cases SET doc = jsonb_build_object('id', id, 'version', version, 'erased', true), erased_at = now()
+WHERE id = $1 AND version = $2 AND erased_at IS NULL
+RETURNING id;
+
+-- name: eraseCaseMessages
+-- The stored bytes of the messages that carried this version, once none waits for delivery.
+UPDATE messages SET jws = '', erased_at = now()
+WHERE case_id = $1 AND case_version = $2 AND erased_at IS NULL AND state IN ('delivered', 'dead', 'accepted')
+RETURNING id;

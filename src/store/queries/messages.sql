@@ -89,14 +89,14 @@ SELECT peer, state, count(*)::int AS n FROM messages WHERE direction = 'out' GRO
 -- history and last problem stay. Nothing when it is not dead.
 UPDATE messages SET state = 'queued', next_attempt_at = now(), attempts_base = attempts, lease_until = NULL,
   enqueued_at = NULL, updated_at = now()
-WHERE direction = 'out' AND id = $1 AND state = 'dead'
+WHERE direction = 'out' AND id = $1 AND state = 'dead' AND erased_at IS NULL
 RETURNING id, peer, case_id, attempts;
 
 -- name: redriveMany
 -- Every dead outbound message (to partner $1 when given), as redriveOne.
 UPDATE messages SET state = 'queued', next_attempt_at = now(), attempts_base = attempts, lease_until = NULL,
   enqueued_at = NULL, updated_at = now()
-WHERE direction = 'out' AND state = 'dead' AND ($1::text IS NULL OR peer = $1)
+WHERE direction = 'out' AND state = 'dead' AND erased_at IS NULL AND ($1::text IS NULL OR peer = $1)
 RETURNING id, peer, case_id, attempts;
 
 -- name: listMessages
@@ -152,3 +152,86 @@ SELECT message_id, peer, attempt, started_at, outcome, http_status, problem
 FROM jsonb_to_recordset($1::jsonb) AS a(message_id uuid, peer text, attempt int, started_at timestamptz,
   outcome text, http_status int, problem jsonb)
 ON CONFLICT (message_id, peer, attempt) DO NOTHING;
+
+-- name: claimMany
+-- claimOne for several given messages ($2, an array of ids) of partner $1 at once: the BullMQ
+-- workers' jobs that start together share one statement. Same conditions as claimDue, so of
+-- two messages of one case only the earlier can be claimed.
+UPDATE messages m
+SET state = 'sending', attempts = m.attempts + 1, updated_at = now(),
+    lease_until = now() + ($3::int * interval '1 millisecond')
+FROM (
+  SELECT c.direction, c.peer, c.id FROM messages c
+  WHERE c.direction = 'out' AND c.peer = $1 AND c.id = ANY($2::uuid[])
+    AND ((c.state IN ('queued', 'retrying') AND c.next_attempt_at <= now())
+      OR (c.state = 'sending' AND c.lease_until < now()))
+    AND (c.case_id IS NULL OR NOT EXISTS (
+      SELECT 1 FROM messages e
+      WHERE e.direction = 'out' AND e.peer = c.peer AND e.case_id = c.case_id
+        AND e.seq < c.seq AND e.state <> 'delivered'))
+  FOR UPDATE SKIP LOCKED
+) due
+WHERE m.direction = due.direction AND m.peer = due.peer AND m.id = due.id
+RETURNING m.id, m.peer, m.type, m.case_id, m.jws, m.digest, m.attempts, m.attempts_base, m.created_at;
+
+-- name: relayPending
+-- BullMQ relay: take up to $2 waiting outbound messages to the partners $1 that were not
+-- handed to Redis yet and mark them enqueued; the caller adds one job per row (jobId = id),
+-- delayed by delay_ms (until next_attempt_at, by the database's clock). A message waiting for
+-- an earlier message of its case is left for a later run (the worker that delivers the earlier
+-- one runs the relay again). SKIP LOCKED: replicas relay disjoint rows.
+UPDATE messages m SET enqueued_at = now()
+FROM (
+  SELECT c.direction, c.peer, c.id FROM messages c
+  WHERE c.direction = 'out' AND c.peer = ANY($1::text[])
+    AND c.state IN ('queued', 'retrying') AND c.enqueued_at IS NULL
+    AND (c.case_id IS NULL OR NOT EXISTS (
+      SELECT 1 FROM messages e
+      WHERE e.direction = 'out' AND e.peer = c.peer AND e.case_id = c.case_id
+        AND e.seq < c.seq AND e.state <> 'delivered'))
+  ORDER BY c.seq
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+) p
+WHERE m.direction = p.direction AND m.peer = p.peer AND m.id = p.id
+RETURNING m.id, m.peer, m.attempts,
+  greatest(0, ceil(extract(epoch FROM m.next_attempt_at - now()) * 1000))::int AS delay_ms;
+
+-- name: unrelay
+-- The relay could not add these jobs ($1 peers, $2 ids, pairwise): hand the rows to a later run.
+UPDATE messages m SET enqueued_at = NULL
+FROM unnest($1::text[], $2::uuid[]) AS u(peer, id)
+WHERE m.direction = 'out' AND m.peer = u.peer AND m.id = u.id AND m.state IN ('queued', 'retrying');
+
+-- name: outboxWait
+-- Why a BullMQ job claimed nothing, or when its retry is due: the row's state, the
+-- milliseconds until it is due (next_attempt_at; for a row being sent, the end of its lease)
+-- by the database's clock, and whether an earlier message of its case is not delivered yet.
+SELECT c.state,
+  greatest(0, ceil(extract(epoch FROM
+    (CASE WHEN c.state = 'sending' THEN c.lease_until ELSE c.next_attempt_at END) - now()) * 1000))::int AS wait_ms,
+  (c.case_id IS NOT NULL AND EXISTS (
+    SELECT 1 FROM messages e
+    WHERE e.direction = 'out' AND e.peer = c.peer AND e.case_id = c.case_id
+      AND e.seq < c.seq AND e.state <> 'delivered')) AS blocked
+FROM messages c WHERE c.direction = 'out' AND c.peer = $1 AND c.id = $2;
+
+-- name: unrelayBlocked
+-- A job found its row waiting for an earlier message of its case: the job ends, and the
+-- relay hands the row to Redis again once the earlier one is delivered.
+UPDATE messages SET enqueued_at = NULL
+WHERE direction = 'out' AND peer = $1 AND id = $2 AND state IN ('queued', 'retrying');
+
+-- name: reconcileCandidates
+-- BullMQ reconciler: open outbound messages to partner $1 (waiting, or being sent with an
+-- expired lease) that the relay handed to Redis more than a second ago, after seq $2, in seq
+-- order, at most $3; the caller checks that each still has its job and re-adds the missing.
+SELECT id, seq::text AS seq,
+  greatest(0, ceil(extract(epoch FROM
+    (CASE WHEN state = 'sending' THEN now() ELSE next_attempt_at END) - now()) * 1000))::int AS delay_ms
+FROM messages
+WHERE direction = 'out' AND peer = $1 AND enqueued_at < now() - interval '1 second'
+  AND (state IN ('queued', 'retrying') OR (state = 'sending' AND lease_until < now()))
+  AND seq > $2::bigint
+ORDER BY seq
+LIMIT $3;
