@@ -52,7 +52,7 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
   });
 
   const api = express.Router();
-  api.use(authenticate(ctx.config));
+  api.use(authenticate(ctx.config, ctx));
   const body = rawBody(ctx.config.admin.maxBodyBytes);
   const who = (res: express.Response) => (res.locals.principal as Principal).name;
 

@@ -69,6 +69,15 @@ describe('e2e audit log: roles, API, export, verify (pglite)', function () {
       ).status,
     ).to.equal(403);
     expect((await admin(url, undefined, 'GET', '/api/audit')).status).to.equal(401);
+    // A refused token is itself an audit event, without the token.
+    expect((await admin(url, 'icros_not-a-token-secret', 'GET', '/api/messages?x=1')).status).to.equal(401);
+    const failed = await admin(url, auditor(), 'GET', '/api/audit?action=auth.failed');
+    expect(failed.json.events.at(-1).detail).to.deep.equal({
+      method: 'GET',
+      path: '/api/messages',
+      reason: 'unknown-token',
+    });
+    expect(JSON.stringify(failed.json)).to.not.contain('not-a-token-secret');
   });
 
   it('finds events by action, case, actor and partner, and pages with a cursor', async () => {
