@@ -7,8 +7,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ValidateFunction } from 'ajv';
-import jsonata from 'jsonata';
+import type jsonata from 'jsonata';
 import { IcrosError } from '../errors.js';
+import { type CompiledMapping, compileMapping } from './compile.js';
 import { compileInputSchema } from './input-schema.js';
 import type { ParserSpec } from './parse.js';
 
@@ -36,8 +37,15 @@ export interface NationalFormat {
   spec: FormatSpec;
   dir: string;
   validateInput: ValidateFunction;
+  /** jsonata's parsed expressions of the mappings (syntax checked, positions). */
   toCase: jsonata.Expression;
   fromCase?: jsonata.Expression;
+  /**
+   * The same mappings compiled to synchronous closures (compile.ts), which is what conversion
+   * runs; a mapping the compiler does not cover runs on jsonata (`compiled: false`, `reason`).
+   */
+  toCaseMapping: CompiledMapping;
+  fromCaseMapping?: CompiledMapping;
 }
 
 export const NATIONAL_ROOT = fileURLToPath(new URL('../../schemas/national/', import.meta.url));
@@ -53,9 +61,9 @@ export function loadFormat(dir: string): NationalFormat {
     }
   };
   const spec = JSON.parse(read('format.json')) as FormatSpec;
-  const compile = (file: string) => {
+  const compile = (file: string): CompiledMapping => {
     try {
-      return jsonata(read(file));
+      return compileMapping(read(file));
     } catch (cause) {
       const e = cause as { message?: string; position?: number };
       throw new IcrosError('FORMAT_UNSUPPORTED', `${path.join(dir, file)}: ${e.message} at ${e.position}`, {
@@ -63,12 +71,15 @@ export function loadFormat(dir: string): NationalFormat {
       });
     }
   };
+  const toCase = compile(spec.toCase);
+  const fromCase = spec.fromCase ? compile(spec.fromCase) : undefined;
   return {
     spec,
     dir,
     validateInput: compileInputSchema(JSON.parse(read(spec.inputSchema))),
-    toCase: compile(spec.toCase),
-    ...(spec.fromCase ? { fromCase: compile(spec.fromCase) } : {}),
+    toCase: toCase.expression,
+    toCaseMapping: toCase,
+    ...(fromCase ? { fromCase: fromCase.expression, fromCaseMapping: fromCase } : {}),
   };
 }
 

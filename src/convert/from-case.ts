@@ -6,14 +6,18 @@ import { type Serialized, serializeRecords } from './serialize.js';
 import { bindings } from './to-case.js';
 
 export async function convertFromCase(format: NationalFormat, c: CaseV1): Promise<unknown> {
-  if (!format.fromCase) {
+  const mapping = format.fromCaseMapping;
+  if (!mapping) {
     throw new IcrosError(
       'FORMAT_UNSUPPORTED',
       `format ${format.spec.id} has no mapping from the shared case`,
     );
   }
   try {
-    return await format.fromCase.evaluate(c, bindings(format));
+    // A compiled mapping answers synchronously; jsonata (a mapping left to it, or the error
+    // of a case the compiled mapping fails on, in jsonata's words) with a Promise.
+    const record = mapping.run(c, bindings(format));
+    return record instanceof Promise ? await record : record;
   } catch (cause) {
     throw new IcrosError(
       'FORMAT_UNSUPPORTED',

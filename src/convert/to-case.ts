@@ -4,7 +4,7 @@
  * expression, and the result checked against the case schema; a record that fails is
  * reported with its location and never half-converted.
  */
-import { v5 as uuidv5 } from 'uuid';
+import { parse as uuidParse, v5 as uuidv5 } from 'uuid';
 import { IcrosError, type ProblemItem } from '../errors.js';
 import { type CaseV1, MAX_REPORTED_ERRORS, toProblemItems, validateCase } from '../schema/validators.js';
 import type { NationalFormat } from './format.js';
@@ -14,6 +14,8 @@ import { fromLocalTime, toLocalTime } from './time.js';
 /** Namespace of the case ids derived from (country, national reference): re-ingesting a report gives the same id. */
 export const CASE_ID_NAMESPACE = '3f1c2b7e-9a64-4d7e-8c51-2f0e6b1d9a40';
 export const MAX_RECORDS = 100_000;
+/** The namespace as bytes, parsed once rather than on every id. */
+const NAMESPACE_BYTES = uuidParse(CASE_ID_NAMESPACE);
 
 export interface Converted {
   index: number;
@@ -46,8 +48,8 @@ export interface LocalOrigin {
  */
 export const bindings = (format: NationalFormat, local?: LocalOrigin) => ({
   local: local ?? {},
-  caseId: (country: string, reference: string) => uuidv5(`${country}:${reference}`, CASE_ID_NAMESPACE),
-  uuid5: (name: string) => uuidv5(String(name), CASE_ID_NAMESPACE),
+  caseId: (country: string, reference: string) => uuidv5(`${country}:${reference}`, NAMESPACE_BYTES),
+  uuid5: (name: string) => uuidv5(String(name), NAMESPACE_BYTES),
   fromLocalTime,
   toLocalTime,
   mappingVersion: format.spec.mappingVersion,
@@ -110,7 +112,10 @@ export async function convertToCases(
     }
     let mapped: unknown;
     try {
-      mapped = await format.toCase.evaluate(record, bound);
+      // A compiled mapping answers synchronously; jsonata (a mapping left to it, or the error
+      // of a report the compiled mapping rejects, in jsonata's words) with a Promise.
+      mapped = format.toCaseMapping.run(record, bound);
+      if (mapped instanceof Promise) mapped = await mapped;
     } catch (cause) {
       const message = (cause as Error).message ?? String(cause);
       out.rejected.push({
