@@ -22,11 +22,21 @@ const sample = JSON.parse(
   readFileSync(new URL('../../schemas/icros-case/samples/phishing-bank.json', import.meta.url), 'utf8'),
 );
 
+export interface ExchangeMode {
+  driver: 'embedded' | 'bullmq';
+  /** Send backlogs in POST /v1/messages:batch requests (else single messages only). */
+  batched: boolean;
+  /** Instead of the burst and latency runs: forward `backlog` messages with the worker stopped (the partner "down"), then time the drain. */
+  backlog?: number;
+}
+
 export async function benchExchange(
   kind: 'pglite' | 'postgres',
   n: number,
   say: (l: string) => void,
+  mode: ExchangeMode = { driver: 'embedded', batched: false },
 ): Promise<Figure[]> {
+  const label = `${kind}.${mode.driver}.${mode.batched ? 'batched' : 'single'}`;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'icros-bench-'));
   await initPki({ dir, countries: ['FR', 'DE'] });
   const ports = {
@@ -53,7 +63,7 @@ export async function benchExchange(
   });
   deDoc.partners[0].ratePerSecond = 1_000_000;
   writeFileSync(path.join(dir, 'DE', 'bench.json'), JSON.stringify(deDoc));
-  const { DATABASE_URL: _omit, ...env } = process.env;
+  const { DATABASE_URL: _omit, REDIS_URL: _noRedis, ...env } = process.env;
   const de = spawn(
     process.execPath,
     // `node --cpu-prof … run.ts` profiles DE as well.
@@ -86,15 +96,21 @@ export async function benchExchange(
               url: `https://127.0.0.1:${ports.de}`,
             },
           ],
-          delivery: { concurrency: 32, pollIntervalMs: 200 },
+          delivery: { concurrency: 32, pollIntervalMs: 200, batchMaxMessages: mode.batched ? 100 : 0 },
+          ...(mode.driver === 'bullmq' ? { redis: { url: process.env.REDIS_URL } } : {}),
           logLevel: 'warn',
         },
         {},
       ),
-      { onOutcome: (row, outcome) => outcome === 'delivered' && row.case_id && onDelivered(row.case_id) },
+      {
+        onOutcome: (row, outcome) => outcome === 'delivered' && row.case_id && onDelivered(row.case_id),
+        driver: mode.driver,
+        ...(mode.driver === 'bullmq' ? { redisPrefix: `bench-${suffix}` } : {}),
+        ...(mode.backlog ? { noWorker: true } : {}),
+      },
     );
     try {
-      say(`exchange on ${kind}: ingesting ${n} cases at FR (not timed) …`);
+      say(`exchange ${label}: ingesting ${n} cases at FR (not timed) …`);
       const ids: string[] = [];
       for (let i = 0; i < n; i += 1000) {
         const batch = Array.from({ length: Math.min(1000, n - i) }, (_, j) => {
@@ -104,7 +120,11 @@ export async function benchExchange(
         });
         await ingestReports(fr.ctx, 'icros-case', Buffer.from(JSON.stringify(batch)), 'bench');
       }
-      say(`exchange on ${kind}: forwarding ${n} cases FR → DE as fast as they are accepted …`);
+      if (mode.backlog)
+        return await drainBacklog(fr, ids, label, say, (f) => {
+          onDelivered = f;
+        });
+      say(`exchange ${label}: forwarding ${n} cases FR → DE as fast as they are accepted …`);
       const burst = await forwardAll(
         fr,
         ids.slice(0, n),
@@ -129,7 +149,7 @@ export async function benchExchange(
         'bench',
       );
       say(
-        `exchange on ${kind}: ${pacedN} more cases paced at half that rate (${Math.round(rate / 2)}/s) for latency …`,
+        `exchange ${label}: ${pacedN} more cases paced at half that rate (${Math.round(rate / 2)}/s) for latency …`,
       );
       const paced = await forwardAll(
         fr,
@@ -142,31 +162,32 @@ export async function benchExchange(
       );
       return [
         {
-          name: `exchange.${kind}.cases_per_s`,
+          name: `exchange.${label}.cases_per_s`,
           value: Math.round(rate),
           unit: 'cases/s',
-          ...(kind === 'postgres' ? { limit: '>= 300' } : {}),
+          ...(kind === 'postgres' ? { limit: mode.batched ? '>= 1000' : '>= 400' } : {}),
         },
-        { name: `exchange.${kind}.delivered`, value: burst.done, unit: `of ${n}` },
+        { name: `exchange.${label}.delivered`, value: burst.done, unit: `of ${n}` },
         {
-          name: `exchange.${kind}.backlog_latency_p50`,
+          name: `exchange.${label}.backlog_latency_p50`,
           value: Math.round(percentile(burst.latencies, 50)),
           unit: 'ms (all queued at once)',
         },
         {
-          name: `exchange.${kind}.latency_p50`,
+          name: `exchange.${label}.latency_p50`,
           value: Math.round(percentile(paced.latencies, 50)),
           unit: 'ms (at half the max rate)',
         },
         {
-          name: `exchange.${kind}.latency_p99`,
+          name: `exchange.${label}.latency_p99`,
           value: Math.round(percentile(paced.latencies, 99)),
           unit: 'ms (at half the max rate)',
         },
         {
-          name: `exchange.${kind}.forward_p99`,
+          name: `exchange.${label}.forward_p99`,
           value: round1(percentile(paced.forwardMs, 99)),
           unit: 'ms (at half the max rate)',
+          limit: '<= 5',
         },
       ];
     } finally {
@@ -177,6 +198,52 @@ export async function benchExchange(
     await new Promise((r) => de.once('exit', r));
     if (kind === 'postgres' && url) await dropSchemas(url, [`bench_fr_${suffix}`, `bench_de_${suffix}`]);
   }
+}
+
+/** Forward every case with the worker stopped (a partner outage), then start it: the drain rate. */
+async function drainBacklog(
+  fr: Gateway,
+  caseIds: string[],
+  label: string,
+  say: (l: string) => void,
+  listen: (onDelivered: (caseId: string) => void) => void,
+): Promise<Figure[]> {
+  say(`exchange ${label}: ${caseIds.length} messages queued while DE is unreachable …`);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < caseIds.length) {
+        const caseId = caseIds[next++]!;
+        await forwardCase(fr.ctx, { caseId, to: ['DE'], handling: HANDLING, actor: 'bench' });
+      }
+    }),
+  );
+  let done = 0;
+  let finish!: () => void;
+  const allDone = new Promise<void>((r) => {
+    finish = r;
+  });
+  listen(() => {
+    if (++done === caseIds.length) finish();
+  });
+  say(`exchange ${label}: DE back; draining the backlog …`);
+  const progress = setInterval(() => say(`  … ${done}/${caseIds.length} delivered`), 5000);
+  const timeout = setTimeout(finish, 30 * 60_000);
+  const t0 = performance.now();
+  fr.queue.start();
+  await allDone;
+  const seconds = (performance.now() - t0) / 1000;
+  clearTimeout(timeout);
+  clearInterval(progress);
+  return [
+    {
+      name: `exchange.${label}.backlog_drain_per_s`,
+      value: Math.round(done / seconds),
+      unit: `messages/s (${caseIds.length} queued during an outage)`,
+      limit: '>= 1000',
+    },
+    { name: `exchange.${label}.backlog_drained`, value: done, unit: `of ${caseIds.length}` },
+  ];
 }
 
 interface Run {

@@ -21,6 +21,8 @@ const { values } = parseArgs({
     cases: { type: 'string', default: '10000' },
     only: { type: 'string', default: 'crypto,tls,convert,audit,exchange' },
     events: { type: 'string', default: '50000' },
+    backlog: { type: 'string', default: '100000' },
+    drivers: { type: 'string', default: 'embedded,bullmq' },
     reports: { type: 'string', default: '100000' },
     db: { type: 'string', default: 'pglite,postgres' },
   },
@@ -50,8 +52,26 @@ if (only.has('exchange')) {
   const kinds = (['pglite', 'postgres'] as const).filter(
     (k) => wanted.has(k) && (k === 'pglite' || Boolean(process.env.DATABASE_URL)),
   );
-  for (const kind of kinds)
-    for (const f of await benchExchange(kind, cases, (line) => !json && console.log(line))) emit(f);
+  const drivers = values
+    .drivers!.split(',')
+    .filter((d) => d === 'embedded' || (d === 'bullmq' && process.env.REDIS_URL)) as (
+    | 'embedded'
+    | 'bullmq'
+  )[];
+  const say = (line: string) => !json && console.log(line);
+  for (const kind of kinds) {
+    // PGlite: the embedded driver, single and batched. PostgreSQL: both drivers, both ways.
+    for (const driver of kind === 'pglite' ? (['embedded'] as const) : drivers)
+      for (const batched of [false, true])
+        for (const f of await benchExchange(kind, cases, say, { driver, batched })) emit(f);
+    if (kind === 'postgres' && Number(values.backlog) > 0)
+      for (const f of await benchExchange(kind, Number(values.backlog), say, {
+        driver: 'embedded',
+        batched: true,
+        backlog: Number(values.backlog),
+      }))
+        emit(f);
+  }
 }
 const sign = figures.find((f) => f.name === 'ps256.sign');
 for (const f of figures.filter((f) => f.name.startsWith('exchange.') && f.name.endsWith('.cases_per_s'))) {
