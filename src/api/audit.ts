@@ -10,9 +10,9 @@
  */
 import { once } from 'node:events';
 import express, { type Response } from 'express';
-import { readAuditEvents } from '../audit/append.js';
+import { toEvent } from '../audit/append.js';
 import { checkpointKey, verifyCheckpoint, writeCheckpoint } from '../audit/checkpoint.js';
-import { allCheckpoints, CSV_HEADER, csvLine, eventsFrom, jsonlLines, toEvent } from '../audit/export.js';
+import { allCheckpoints, CSV_HEADER, csvLine, eventsFrom, jsonlLines } from '../audit/export.js';
 import { verifyEvents } from '../audit/verify.js';
 import type { GatewayContext } from '../context.js';
 import { IcrosError } from '../errors.js';
@@ -197,5 +197,3 @@ export async function verifyStored(ctx: GatewayContext, key = checkpointKey(ctx.
   }
   return verifyEvents(eventsFrom(ctx.db), { checkpoints });
 }
-
-export { readAuditEvents };

@@ -43,8 +43,27 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 /** The hash of an event: SHA-256 over the canonical JSON of every field but `hash`. */
 export function hashEvent(e: Omit<AuditEvent, 'hash'>): string {
+  return sha256Hex(eventJcs(e));
+}
+
+/**
+ * RFC 8785 of the event without `hash`. The top level is written by hand — its members in
+ * JCS order (action, actor, at, detail, prevHash, seq, subject), strings and the integer seq
+ * as JSON.stringify writes them, which is what JCS prescribes — and the nested objects by the
+ * library: the same bytes as canonicalJson of the whole event (a unit test compares them),
+ * at about twice the speed verification needs for millions of events.
+ */
+export function eventJcs(e: Omit<AuditEvent, 'hash'>): string {
   const { seq, at, actor, action, subject, detail, prevHash } = e;
-  return sha256Hex(canonicalJson({ seq, at, actor, action, subject, detail, prevHash }));
+  if (
+    !Number.isSafeInteger(seq) ||
+    typeof at !== 'string' ||
+    typeof action !== 'string' ||
+    typeof prevHash !== 'string'
+  ) {
+    return canonicalJson({ seq, at, actor, action, subject, detail, prevHash });
+  }
+  return `{"action":${JSON.stringify(action)},"actor":${canonicalJson(actor)},"at":${JSON.stringify(at)},"detail":${canonicalJson(detail)},"prevHash":${JSON.stringify(prevHash)},"seq":${seq},"subject":${canonicalJson(subject)}}`;
 }
 
 /** Append `inputs` in order; returns the new head. Must run inside a transaction. */
@@ -90,7 +109,12 @@ export async function appendAudit(
 /** Read events after `afterSeq` in chain order, in the DESIGN §7 shape. */
 export async function readAuditEvents(q: Queryable, afterSeq = 0, limit = 1000): Promise<AuditEvent[]> {
   const rows = await q.query<Record<string, unknown>>(sql('listAuditEvents'), [afterSeq, limit]);
-  return rows.map((r) => ({
+  return rows.map(toEvent);
+}
+
+/** A row of `audit_events` in the DESIGN §7 shape. */
+export function toEvent(r: Record<string, unknown>): AuditEvent {
+  return {
     seq: Number(r.seq),
     at: r.at as string,
     actor: { kind: r.actor_kind as ActorKind, id: r.actor_id as string },
@@ -99,7 +123,7 @@ export async function readAuditEvents(q: Queryable, afterSeq = 0, limit = 1000):
     detail: r.detail as Record<string, unknown>,
     prevHash: r.prev_hash as string,
     hash: r.hash as string,
-  }));
+  };
 }
 
 /** Recompute the chain over `events` (starting at `prev`); the first bad seq, or null. */

@@ -9,7 +9,7 @@ import { stringify } from 'csv-stringify/sync';
 import { neutralizeCell } from '../convert/parse.js';
 import type { Queryable } from '../store/db.js';
 import { sql } from '../store/sql.js';
-import { type ActorKind, type AuditEvent, readAuditEvents } from './append.js';
+import { type AuditEvent, readAuditEvents, toEvent } from './append.js';
 import type { StoredCheckpoint } from './checkpoint.js';
 
 const PAGE = 5000;
@@ -39,19 +39,6 @@ export async function allCheckpoints(q: Queryable): Promise<StoredCheckpoint[]> 
     if (page.length < PAGE) return out;
     after = Number(page.at(-1)!.seq);
   }
-}
-
-export function toEvent(r: Record<string, unknown>): AuditEvent {
-  return {
-    seq: Number(r.seq),
-    at: r.at as string,
-    actor: { kind: r.actor_kind as ActorKind, id: r.actor_id as string },
-    action: r.action as string,
-    subject: r.subject as AuditEvent['subject'],
-    detail: r.detail as Record<string, unknown>,
-    prevHash: r.prev_hash as string,
-    hash: r.hash as string,
-  };
 }
 
 /** The JSON Lines of an export up to `last` (a checkpoint written for it). */

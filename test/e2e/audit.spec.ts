@@ -3,31 +3,13 @@
  * cases or change anything), search and paging, export and verification through the API,
  * the `icros audit` commands, and the Python verifier of docs/audit.md run on a real export.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { expect } from 'chai';
+import { icros, runCommand } from '../helpers/cli.js';
 import { admin, HANDLING, sampleCase, token } from '../helpers/clients.js';
 import { type Federation, startFederation } from '../helpers/federation.js';
-
-const run = promisify(execFile);
-
-async function cmd(file: string, args: string[], env: Record<string, string> = {}) {
-  try {
-    const r = await run(file, args, {
-      env: { ...process.env, LOG_LEVEL: 'error', ...env },
-      timeout: 120_000,
-    });
-    return { status: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout: string; stderr: string };
-    return { status: e.code ?? -1, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-const icros = (args: string[], env: Record<string, string> = {}) =>
-  cmd(process.execPath, ['bin/icros.js', ...args], env);
 
 describe('e2e audit log: roles, API, export, verify (pglite)', function () {
   this.timeout(120_000);
@@ -129,7 +111,7 @@ describe('e2e audit log: roles, API, export, verify (pglite)', function () {
     const py = /```python\n([\s\S]*?)```/.exec(doc)![1]!;
     const script = path.join(dir, 'verify.py');
     writeFileSync(script, py);
-    const pyOk = await cmd('python3', [script, file]);
+    const pyOk = await runCommand('python3', [script, file]);
     expect(pyOk.status, pyOk.stdout + pyOk.stderr).to.equal(0);
     expect(pyOk.stdout).to.match(/^ok: \d+ events/);
 
@@ -143,7 +125,7 @@ describe('e2e audit log: roles, API, export, verify (pglite)', function () {
     const no = await icros(['audit', 'verify', '--file', bad, '--cert', cert]);
     expect(no.status).to.equal(1);
     expect(no.stderr).to.contain('first bad seq 7');
-    const pyNo = await cmd('python3', [script, bad]);
+    const pyNo = await runCommand('python3', [script, bad]);
     expect(pyNo.status).to.equal(1);
     expect(pyNo.stdout).to.contain('first bad seq 7');
 

@@ -3,33 +3,16 @@
  * breaker, dead letters and redrive, the maximum age, and what an operator sees of it in
  * `GET /api/partners`, `GET /api/messages` and `GET /metrics`.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type https from 'node:https';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { type Gateway, startGateway } from '../../src/main.js';
+import { icros } from '../helpers/cli.js';
 import { admin, HANDLING, sampleCase, token } from '../helpers/clients.js';
 import { testDb } from '../helpers/db.js';
 import { type FakeState, fakeDe } from '../helpers/fake-partner.js';
 import { freePort, testConfig, testPki } from '../helpers/federation.js';
-
-const run = promisify(execFile);
-
-/** The CLI as a child process, without blocking this process (the gateway lives here). */
-async function icros(args: string[], env: Record<string, string>) {
-  try {
-    const r = await run(process.execPath, ['bin/icros.js', ...args], {
-      env: { ...process.env, LOG_LEVEL: 'error', ...env },
-      timeout: 60_000,
-    });
-    return { status: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout: string; stderr: string };
-    return { status: e.code ?? -1, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('e2e delivery: circuit breaker, dead letters, redrive, expiry (pglite)', () => {
   let fr: Gateway;

@@ -3,31 +3,13 @@
  * Files are split into uploads; every good report is stored once, every bad one is named by
  * its row or index in the whole file; a re-run stores nothing twice.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { expect } from 'chai';
+import { icros } from '../helpers/cli.js';
 import { token } from '../helpers/clients.js';
 import { type Federation, startFederation } from '../helpers/federation.js';
-
-const run = promisify(execFile);
-
-/** Run the CLI without blocking this process (the gateway under test lives here). */
-async function icros(args: string[], env: Record<string, string> = {}) {
-  try {
-    const r = await run(process.execPath, ['bin/icros.js', ...args], {
-      env: { ...process.env, LOG_LEVEL: 'error', ...env },
-      timeout: 120_000,
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return { status: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout: string; stderr: string };
-    return { status: e.code ?? -1, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 const columns = (
   JSON.parse(readFileSync('schemas/national/fr-pharos-csv/format.json', 'utf8')) as {
