@@ -115,6 +115,7 @@ export async function receiveBatch(
       const accepted = outcomes.filter((o) => o.status === 'accepted');
       if (accepted.length > 0) {
         q.defer('insertBatchReceipts', {
+          direction: 'in',
           peer: partner.country,
           receipt_id: receipt.id,
           jws,

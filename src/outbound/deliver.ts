@@ -82,8 +82,11 @@ export async function deliverOne(
 
 interface ReceiptFacts {
   receiptId: string;
-  /** The receipt as received: a single receipt, or the batch receipt that lists this message. */
-  jws: string;
+  /**
+   * The receipt as received, stored with the message; undefined for a batch receipt, which
+   * the caller stores once for the whole batch (insertBatchReceipts).
+   */
+  jws: string | undefined;
   auditHead: { seq: number; hash: string };
   duplicate: boolean;
 }
@@ -97,16 +100,18 @@ function recordDelivered(
   httpStatus: number | null,
   r: ReceiptFacts,
 ): void {
-  q.defer('insertReceipts', {
-    direction: 'out',
-    peer: partner.country,
-    message_id: row.id,
-    receipt_id: r.receiptId,
-    jws: r.jws,
-    message_digest: row.digest,
-    audit_head_seq: r.auditHead.seq,
-    audit_head_hash: r.auditHead.hash,
-  });
+  if (r.jws !== undefined) {
+    q.defer('insertReceipts', {
+      direction: 'out',
+      peer: partner.country,
+      message_id: row.id,
+      receipt_id: r.receiptId,
+      jws: r.jws,
+      message_digest: row.digest,
+      audit_head_seq: r.auditHead.seq,
+      audit_head_hash: r.auditHead.hash,
+    });
+  }
   q.defer('markDeliveredMany', { peer: partner.country, id: row.id });
   q.defer('insertAttempts', attemptRow(row, partner, startedAt, 'delivered', httpStatus, null));
   q.audit({
@@ -169,11 +174,21 @@ export async function deliverBatch(
           if (result.status === 'rejected') continue;
           recordDelivered(q, partner, row, startedAt, httpStatus, {
             receiptId: receipt.id,
-            jws: res.body,
+            jws: undefined,
             auditHead: receipt.auditHead,
             duplicate: result.status === 'duplicate',
           });
         }
+        // The batch receipt once, as the receipt of each delivered message.
+        q.defer('insertBatchReceipts', {
+          direction: 'out',
+          peer: partner.country,
+          receipt_id: receipt.id,
+          jws: res.body,
+          audit_head_seq: receipt.auditHead.seq,
+          audit_head_hash: receipt.auditHead.hash,
+          messages: delivered.map((row) => ({ message_id: row.id, message_digest: row.digest })),
+        });
       });
       for (const row of delivered) countDelivered(ctx, partner, row);
     }

@@ -47,10 +47,15 @@ for (const kind of dbKinds()) {
         receipt_id: string;
         jws: string;
         message_digest: string;
-      }>("SELECT message_id, receipt_id, jws, message_digest FROM receipts WHERE direction = 'out'");
+      }>(
+        "SELECT r.message_id, r.receipt_id, COALESCE(r.jws, b.jws) AS jws, r.message_digest FROM receipts r LEFT JOIN batch_receipts b ON b.receipt_id = r.receipt_id WHERE r.direction = 'out'",
+      );
       expect(receipts.map((r) => r.message_id)).to.have.members(ids);
       const batches = new Set(receipts.map((r) => r.receipt_id));
       expect(batches.size, 'far fewer receipts than messages').to.be.lessThan(20);
+      // Each batch receipt is stored once, not once per message it lists.
+      const [stored1] = await fr.ctx.db.query<{ n: number }>('SELECT count(*)::int AS n FROM batch_receipts');
+      expect(stored1!.n).to.equal(batches.size);
       // Each stored receipt proves its own message: the batch receipt lists it, signed by DE.
       const de = fr.ctx.registry.byCountry('DE')!;
       for (const r of receipts.slice(0, 20)) {

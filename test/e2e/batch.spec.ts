@@ -92,7 +92,7 @@ for (const kind of dbKinds()) {
       expect(after.receipts - before.receipts).to.equal(MAX_BATCH);
       // Every accepted message's stored receipt is the batch receipt itself.
       const rows = await db().query<{ jws: string; receipt_id: string; message_digest: string }>(
-        "SELECT jws, receipt_id::text, message_digest FROM receipts WHERE direction = 'in' AND receipt_id = $1",
+        "SELECT COALESCE(r.jws, b.jws) AS jws, r.receipt_id::text, r.message_digest FROM receipts r LEFT JOIN batch_receipts b ON b.receipt_id = r.receipt_id WHERE r.direction = 'in' AND r.receipt_id = $1",
         [receipt.id],
       );
       expect(rows).to.have.length(MAX_BATCH);

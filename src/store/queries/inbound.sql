@@ -30,16 +30,21 @@ WHERE direction = 'in' AND peer = $1
   AND id IN (SELECT value::uuid FROM jsonb_array_elements_text($2::jsonb));
 
 -- name: insertBatchReceipts
--- Each batch receipt as the stored receipt of every message it accepted (the audit writer's
--- deferred rows): $1 is a JSON array of {peer, receipt_id, jws, audit_head_seq,
--- audit_head_hash, messages: [{message_id, message_digest}]}, one row per batch, so each
--- receipt JWS crosses the wire once. A later resend of any of these messages is answered
--- with it.
+-- Each batch receipt, stored once (batch_receipts), as the receipt of every message it lists
+-- (receipts rows with jws NULL): $1 is a JSON array of {direction, peer, receipt_id, jws,
+-- audit_head_seq, audit_head_hash, messages: [{message_id, message_digest}]}, one row per
+-- batch (the audit writer's deferred rows). Used both ways: the receipts we issue for a
+-- partner's batch ('in') and those we receive for ours ('out'). A later single resend of any
+-- of these messages is answered with it.
+WITH b AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS b(direction text, peer text, receipt_id uuid, jws text,
+    audit_head_seq bigint, audit_head_hash text, messages jsonb)
+), stored AS (
+  INSERT INTO batch_receipts (receipt_id, jws) SELECT receipt_id, jws FROM b ON CONFLICT (receipt_id) DO NOTHING
+)
 INSERT INTO receipts (direction, peer, message_id, receipt_id, jws, message_digest, audit_head_seq, audit_head_hash)
-SELECT 'in', b.peer, m.message_id, b.receipt_id, b.jws, m.message_digest, b.audit_head_seq, b.audit_head_hash
-FROM jsonb_to_recordset($1::jsonb) AS b(peer text, receipt_id uuid, jws text, audit_head_seq bigint,
-  audit_head_hash text, messages jsonb)
-CROSS JOIN LATERAL jsonb_to_recordset(b.messages) AS m(message_id uuid, message_digest text)
+SELECT b.direction, b.peer, m.message_id, b.receipt_id, NULL, m.message_digest, b.audit_head_seq, b.audit_head_hash
+FROM b CROSS JOIN LATERAL jsonb_to_recordset(b.messages) AS m(message_id uuid, message_digest text)
 ON CONFLICT (direction, peer, message_id) DO NOTHING;
 
 -- name: savepointAccept

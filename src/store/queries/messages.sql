@@ -1,12 +1,19 @@
 -- name: insertOutbound
--- A new outbox row with the exact JWS bytes; due at once.
-INSERT INTO messages (id, direction, peer, type, case_id, case_version, jws, digest, state, next_attempt_at)
-VALUES ($1, 'out', $2, $3, $4, $5, $6, $7, 'queued', now());
+-- A new outbox row with the exact JWS bytes; due at once. Its predecessor is the latest
+-- message of the same case to the same partner not delivered yet (ordering per case).
+INSERT INTO messages (id, direction, peer, type, case_id, case_version, jws, digest, state, next_attempt_at, predecessor)
+VALUES ($1, 'out', $2, $3, $4, $5, $6, $7, 'queued', now(),
+  (SELECT p.id FROM messages p
+   WHERE $4::uuid IS NOT NULL AND p.direction = 'out' AND p.peer = $2 AND p.case_id = $4::uuid
+     AND p.state <> 'delivered'
+   ORDER BY p.seq DESC LIMIT 1));
 
 -- name: findInbound
 -- A message already received from this partner, with the receipt we answered.
-SELECT m.digest, r.jws AS receipt_jws
-FROM messages m LEFT JOIN receipts r ON r.direction = 'in' AND r.peer = m.peer AND r.message_id = m.id
+SELECT m.digest, COALESCE(r.jws, b.jws) AS receipt_jws
+FROM messages m
+LEFT JOIN receipts r ON r.direction = 'in' AND r.peer = m.peer AND r.message_id = m.id
+LEFT JOIN batch_receipts b ON r.jws IS NULL AND b.receipt_id = r.receipt_id
 WHERE m.direction = 'in' AND m.peer = $1 AND m.id = $2;
 
 -- name: claimDue
@@ -22,10 +29,9 @@ FROM (
   WHERE c.direction = 'out' AND c.peer = $1
     AND ((c.state IN ('queued', 'retrying') AND c.next_attempt_at <= now())
       OR (c.state = 'sending' AND c.lease_until < now()))
-    AND (c.case_id IS NULL OR NOT EXISTS (
+    AND (c.predecessor IS NULL OR EXISTS (
       SELECT 1 FROM messages e
-      WHERE e.direction = 'out' AND e.peer = c.peer AND e.case_id = c.case_id
-        AND e.seq < c.seq AND e.state <> 'delivered'))
+      WHERE e.direction = 'out' AND e.peer = c.peer AND e.id = c.predecessor AND e.state = 'delivered'))
   ORDER BY c.next_attempt_at, c.seq
   LIMIT $2
   FOR UPDATE SKIP LOCKED
@@ -45,10 +51,9 @@ FROM (
   WHERE c.direction = 'out' AND c.peer = $1 AND c.id = $2
     AND ((c.state IN ('queued', 'retrying') AND c.next_attempt_at <= now())
       OR (c.state = 'sending' AND c.lease_until < now()))
-    AND (c.case_id IS NULL OR NOT EXISTS (
+    AND (c.predecessor IS NULL OR EXISTS (
       SELECT 1 FROM messages e
-      WHERE e.direction = 'out' AND e.peer = c.peer AND e.case_id = c.case_id
-        AND e.seq < c.seq AND e.state <> 'delivered'))
+      WHERE e.direction = 'out' AND e.peer = c.peer AND e.id = c.predecessor AND e.state = 'delivered'))
   FOR UPDATE SKIP LOCKED
 ) due
 WHERE m.direction = due.direction AND m.peer = due.peer AND m.id = due.id
@@ -165,10 +170,9 @@ FROM (
   WHERE c.direction = 'out' AND c.peer = $1 AND c.id = ANY($2::uuid[])
     AND ((c.state IN ('queued', 'retrying') AND c.next_attempt_at <= now())
       OR (c.state = 'sending' AND c.lease_until < now()))
-    AND (c.case_id IS NULL OR NOT EXISTS (
+    AND (c.predecessor IS NULL OR EXISTS (
       SELECT 1 FROM messages e
-      WHERE e.direction = 'out' AND e.peer = c.peer AND e.case_id = c.case_id
-        AND e.seq < c.seq AND e.state <> 'delivered'))
+      WHERE e.direction = 'out' AND e.peer = c.peer AND e.id = c.predecessor AND e.state = 'delivered'))
   FOR UPDATE SKIP LOCKED
 ) due
 WHERE m.direction = due.direction AND m.peer = due.peer AND m.id = due.id
@@ -185,10 +189,9 @@ FROM (
   SELECT c.direction, c.peer, c.id FROM messages c
   WHERE c.direction = 'out' AND c.peer = ANY($1::text[])
     AND c.state IN ('queued', 'retrying') AND c.enqueued_at IS NULL
-    AND (c.case_id IS NULL OR NOT EXISTS (
+    AND (c.predecessor IS NULL OR EXISTS (
       SELECT 1 FROM messages e
-      WHERE e.direction = 'out' AND e.peer = c.peer AND e.case_id = c.case_id
-        AND e.seq < c.seq AND e.state <> 'delivered'))
+      WHERE e.direction = 'out' AND e.peer = c.peer AND e.id = c.predecessor AND e.state = 'delivered'))
   ORDER BY c.seq
   LIMIT $2
   FOR UPDATE SKIP LOCKED
@@ -210,10 +213,9 @@ WHERE m.direction = 'out' AND m.peer = u.peer AND m.id = u.id AND m.state IN ('q
 SELECT c.state,
   greatest(0, ceil(extract(epoch FROM
     (CASE WHEN c.state = 'sending' THEN c.lease_until ELSE c.next_attempt_at END) - now()) * 1000))::int AS wait_ms,
-  (c.case_id IS NOT NULL AND EXISTS (
+  (c.predecessor IS NOT NULL AND NOT EXISTS (
     SELECT 1 FROM messages e
-    WHERE e.direction = 'out' AND e.peer = c.peer AND e.case_id = c.case_id
-      AND e.seq < c.seq AND e.state <> 'delivered')) AS blocked
+    WHERE e.direction = 'out' AND e.peer = c.peer AND e.id = c.predecessor AND e.state = 'delivered')) AS blocked
 FROM messages c WHERE c.direction = 'out' AND c.peer = $1 AND c.id = $2;
 
 -- name: unrelayBlocked
