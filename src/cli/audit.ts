@@ -30,7 +30,7 @@ import { partnerRegistry } from '../inbound/identity.js';
 import { createMetrics } from '../metrics.js';
 import { openDb } from '../store/db.js';
 import { sql } from '../store/sql.js';
-import { type ApiOptions, apiJson, resolveApi } from './api.js';
+import { type ApiOptions, ApiProblem, apiJson, resolveApi } from './api.js';
 import { UsageError } from './usage.js';
 
 interface Source extends ApiOptions {
@@ -206,8 +206,14 @@ export async function runAuditExport(opts: Source & { format: string; out?: stri
       throw new IcrosError('SERVER_UNREACHABLE', `cannot reach ${api.server}`, { cause });
     }
     if (!res.ok || !res.body) {
-      await apiJson(api, 'GET', `/api/audit/export?format=${opts.format}`); // throws the problem
-      return;
+      const text = await res.text();
+      let p: { code?: string; detail?: string } = {};
+      try {
+        p = JSON.parse(text);
+      } catch {
+        // not problem+json
+      }
+      throw new ApiProblem(res.status, p.code ?? `HTTP_${res.status}`, p.detail ?? text.slice(0, 200));
     }
     await pipeline(Readable.fromWeb(res.body as never), out);
     return;
