@@ -6,7 +6,7 @@
  *   is a no-op;
  * - the **relay** hands rows not yet in Redis (`enqueued_at IS NULL`) to their partner's queue,
  *   delayed until `next_attempt_at`, on `kick()` and every `pollIntervalMs`;
- * - the **worker** claims its jobs' rows with `claimOne` / `claimMany` (the same due, ordering
+ * - the **worker** claims its jobs' rows with `claimMany` (the same due, ordering
  *   and lease rules as the embedded driver's `claimDue`, `FOR UPDATE SKIP LOCKED`), so no row
  *   is sent twice at the same time whatever Redis holds, and attempts them through the shared
  *   lanes: the partner's concurrency and rate limit the requests, and each request carries a
@@ -345,13 +345,9 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
     if (pq.worker.concurrency !== window) pq.worker.concurrency = window;
   }
 
-  /** Claim the rows of these jobs in one statement (the same rules as `claimOne`). */
+  /** Claim the rows of these jobs in one statement (the same rules as `claimDue`). */
   function claim(pq: PartnerQueue, ids: string[]): Promise<OutboxRow[]> {
-    const peer = pq.lane.partner.country;
-    const lease = leaseOf(pq.lane);
-    return ids.length === 1
-      ? ctx.db.query<OutboxRow>(sql('claimOne'), [peer, ids[0], lease])
-      : ctx.db.query<OutboxRow>(sql('claimMany'), [peer, ids, lease]);
+    return ctx.db.query<OutboxRow>(sql('claimMany'), [pq.lane.partner.country, ids, leaseOf(pq.lane)]);
   }
 
   /** The job claimed nothing: done, or look again when the row is due. */

@@ -39,26 +39,6 @@ FROM (
 WHERE m.direction = due.direction AND m.peer = due.peer AND m.id = due.id
 RETURNING m.id, m.peer, m.type, m.case_id, m.jws, m.digest, m.attempts, m.attempts_base, m.created_at;
 
--- name: claimOne
--- claimDue for one given message (the BullMQ worker holds its job): the same conditions, so
--- a job for a row that is not due, already sent, or waiting for an earlier message of its
--- case claims nothing.
-UPDATE messages m
-SET state = 'sending', attempts = m.attempts + 1, updated_at = now(),
-    lease_until = now() + ($3::int * interval '1 millisecond')
-FROM (
-  SELECT c.direction, c.peer, c.id FROM messages c
-  WHERE c.direction = 'out' AND c.peer = $1 AND c.id = $2
-    AND ((c.state IN ('queued', 'retrying') AND c.next_attempt_at <= now())
-      OR (c.state = 'sending' AND c.lease_until < now()))
-    AND (c.predecessor IS NULL OR EXISTS (
-      SELECT 1 FROM messages e
-      WHERE e.direction = 'out' AND e.peer = c.peer AND e.id = c.predecessor AND e.state = 'delivered'))
-  FOR UPDATE SKIP LOCKED
-) due
-WHERE m.direction = due.direction AND m.peer = due.peer AND m.id = due.id
-RETURNING m.id, m.peer, m.type, m.case_id, m.jws, m.digest, m.attempts, m.attempts_base, m.created_at;
-
 -- name: markRetrying
 UPDATE messages SET state = 'retrying', next_attempt_at = $3, last_error = $4::jsonb, updated_at = now(), lease_until = NULL
 WHERE direction = 'out' AND peer = $1 AND id = $2 AND state = 'sending';
@@ -159,9 +139,10 @@ FROM jsonb_to_recordset($1::jsonb) AS a(message_id uuid, peer text, attempt int,
 ON CONFLICT (message_id, peer, attempt) DO NOTHING;
 
 -- name: claimMany
--- claimOne for several given messages ($2, an array of ids) of partner $1 at once: the BullMQ
--- workers' jobs that start together share one statement. Same conditions as claimDue, so of
--- two messages of one case only the earlier can be claimed.
+-- claimDue for given messages ($2, an array of ids, often one) of partner $1: the BullMQ
+-- workers hold their jobs, and jobs that start together share one statement. The same
+-- conditions, so a job for a row that is not due, already sent, or waiting for an earlier
+-- message of its case claims nothing.
 UPDATE messages m
 SET state = 'sending', attempts = m.attempts + 1, updated_at = now(),
     lease_until = now() + ($3::int * interval '1 millisecond')
