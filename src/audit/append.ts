@@ -72,10 +72,26 @@ export async function appendAudit(
   inputs: AuditInput[],
   now: Date = new Date(),
 ): Promise<AuditHead> {
+  const { head, written } = await beginAppend(q, inputs, now);
+  await written;
+  return head;
+}
+
+/**
+ * Lock the head and chain `inputs` onto it: the new head is known as soon as the lock is
+ * held, while `written` (one statement: the events and the head) is still on its way, so the
+ * caller can sign what names the head meanwhile. Must run inside a transaction, and the
+ * caller must await `written` before committing.
+ */
+export async function beginAppend(
+  q: Queryable,
+  inputs: AuditInput[],
+  now: Date = new Date(),
+): Promise<{ head: AuditHead; written: Promise<unknown> }> {
   const [head] = await q.query<AuditHead>(sql('lockAuditHead'));
   if (!head) throw new IcrosError('INTERNAL', 'audit_head row missing: migrations not applied');
   let { seq, hash } = { seq: Number(head.seq), hash: head.hash };
-  if (inputs.length === 0) return { seq, hash };
+  if (inputs.length === 0) return { head: { seq, hash }, written: Promise.resolve() };
   const at = now.toISOString();
   const rows = inputs.map((input) => {
     const event = {
@@ -101,9 +117,8 @@ export async function appendAudit(
       hash,
     };
   });
-  await q.query(sql('insertAuditEvents'), [JSON.stringify(rows)]);
-  await q.query(sql('setAuditHead'), [seq, hash]);
-  return { seq, hash };
+  const written = q.query(sql('appendAuditEvents'), [JSON.stringify(rows), seq, hash]);
+  return { head: { seq, hash }, written };
 }
 
 /** Read events after `afterSeq` in chain order, in the DESIGN §7 shape. */

@@ -12,14 +12,15 @@
  */
 import type { Db, TxQueryable } from '../store/db.js';
 import { sql } from '../store/sql.js';
-import { type AuditHead, type AuditInput, appendAudit } from './append.js';
+import { type AuditHead, type AuditInput, beginAppend } from './append.js';
 
 export interface AuditedTx extends TxQueryable {
   /** Queue audit events; they are appended with the batch, before it commits. */
   audit(...events: AuditInput[]): void;
   /**
-   * Run `fn` once the batch's events are appended, still inside the transaction, with the
-   * new head (a receipt names it). Hooks of one batch run concurrently.
+   * Run `fn` once the batch's events are chained, still inside the transaction, with the
+   * new head (a receipt names it). Hooks of one batch run concurrently, and while the events
+   * are being written: a hook signs and defers rows, it does not read the audit log.
    */
   afterAppend(fn: (head: AuditHead) => Promise<void>): void;
   /**
@@ -68,8 +69,9 @@ export function createAuditWriter(db: Db, now: () => Date, maxBatch = 256): Audi
       };
       const values: unknown[] = [];
       for (const item of items) values.push(await item.fn(q));
-      const head = await appendAudit(tx, events, now());
-      await Promise.all(hooks.map((h) => h(head)));
+      // The hooks (receipts, which name the head) are signed while the events are written.
+      const { head, written } = await beginAppend(tx, events, now());
+      await Promise.all([written, ...hooks.map((h) => h(head))]);
       for (const [statement, rows] of deferred) await tx.query(sql(statement), [JSON.stringify(rows)]);
       return { values, head };
     });

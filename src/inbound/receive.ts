@@ -91,22 +91,83 @@ export interface Received {
 export async function receiveMessage(ctx: GatewayContext, partner: Partner, body: Buffer): Promise<Received> {
   const checked = await checkMessage(ctx, partner, body.toString('latin1'));
   if ('status' in checked) throw checked.error;
-  const { outcomes, value } = await settleMessages(ctx, partner, [checked], {
-    path: '/v1/messages',
-    auditRejections: false,
-    alwaysStore: false,
-    answer: async (q, head, [o]) =>
-      o?.status === 'accepted' ? writeReceipt(ctx, q, partner, o.messageId, o.digest, head) : undefined,
-  });
-  const outcome = outcomes[0]!;
+  const { outcome, receiptJws } = await settleTogether(ctx, partner, checked);
   if (outcome.status === 'rejected') throw outcome.error;
-  if (outcome.status === 'accepted' && value)
-    return { status: 201, receiptJws: value, envelope: checked.envelope };
+  if (outcome.status === 'accepted' && receiptJws)
+    return { status: 201, receiptJws, envelope: checked.envelope };
   // A duplicate (or a concurrent copy stored first): replay the receipt stored with it,
   // read after our transaction committed, so also when that copy committed in the same one.
   const previous = await findInbound(ctx.db, partner.country, checked.envelope.id);
   if (!previous) throw new IcrosError('INTERNAL', 'duplicate detected but the original message is missing');
   return replay(partner, checked.envelope, checked.digest, previous);
+}
+
+interface Waiting {
+  checked: Checked;
+  resolve: (r: { outcome: Outcome; receiptJws: string | undefined }) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Per gateway and partner: single messages waiting for the next storing transaction. */
+const waitingFor = new WeakMap<GatewayContext, Map<string, { queue: Waiting[]; running: boolean }>>();
+
+/**
+ * Settle a single message together with the other single messages from the same partner that
+ * arrive while a storing transaction runs: one insert statement for all of them instead of
+ * one each (as a batch is stored), each still answered with its own receipt or problem.
+ */
+function settleTogether(
+  ctx: GatewayContext,
+  partner: Partner,
+  checked: Checked,
+): Promise<{ outcome: Outcome; receiptJws: string | undefined }> {
+  const lanes = waitingFor.get(ctx) ?? new Map<string, { queue: Waiting[]; running: boolean }>();
+  waitingFor.set(ctx, lanes);
+  const lane = lanes.get(partner.country) ?? { queue: [], running: false };
+  lanes.set(partner.country, lane);
+  const settled = new Promise<{ outcome: Outcome; receiptJws: string | undefined }>((resolve, reject) =>
+    lane.queue.push({ checked, resolve, reject }),
+  );
+  if (!lane.running) void drainLane(ctx, partner, lane);
+  return settled;
+}
+
+async function drainLane(
+  ctx: GatewayContext,
+  partner: Partner,
+  lane: { queue: Waiting[]; running: boolean },
+): Promise<void> {
+  lane.running = true;
+  try {
+    while (lane.queue.length > 0) {
+      const group = lane.queue.splice(0, 256);
+      try {
+        const { outcomes, value } = await settleMessages(
+          ctx,
+          partner,
+          group.map((w) => w.checked),
+          {
+            path: '/v1/messages',
+            auditRejections: false,
+            alwaysStore: false,
+            answer: async (q, head, outcomes) =>
+              Promise.all(
+                outcomes.map((o) =>
+                  o.status === 'accepted'
+                    ? writeReceipt(ctx, q, partner, o.messageId, o.digest, head)
+                    : undefined,
+                ),
+              ),
+          },
+        );
+        for (const [i, w] of group.entries()) w.resolve({ outcome: outcomes[i]!, receiptJws: value?.[i] });
+      } catch (err) {
+        for (const w of group) w.reject(err);
+      }
+    }
+  } finally {
+    lane.running = false;
+  }
 }
 
 /**

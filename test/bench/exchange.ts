@@ -210,6 +210,7 @@ async function drainBacklog(
 ): Promise<Figure[]> {
   say(`exchange ${label}: ${caseIds.length} messages queued while DE is unreachable …`);
   let next = 0;
+  const f0 = performance.now();
   await Promise.all(
     Array.from({ length: 16 }, async () => {
       while (next < caseIds.length) {
@@ -218,6 +219,8 @@ async function drainBacklog(
       }
     }),
   );
+  const forwardPerS = caseIds.length / ((performance.now() - f0) / 1000);
+  say(`exchange ${label}: ${Math.round(forwardPerS)} forwards/s with no delivery running`);
   let done = 0;
   let finish!: () => void;
   const allDone = new Promise<void>((r) => {
@@ -243,6 +246,11 @@ async function drainBacklog(
       limit: '>= 1000',
     },
     { name: `exchange.${label}.backlog_drained`, value: done, unit: `of ${caseIds.length}` },
+    {
+      name: `exchange.${label}.forward_per_s`,
+      value: Math.round(forwardPerS),
+      unit: 'forward calls/s (16 at a time, no delivery running)',
+    },
   ];
 }
 

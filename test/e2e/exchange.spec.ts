@@ -115,6 +115,43 @@ for (const kind of dbKinds()) {
       expect(rows).to.have.length(1);
     });
 
+    it('stores single messages sent at the same time together, each answered with its own receipt', async () => {
+      const de = fed.gateways.DE!;
+      const identity = tlsIdentity(fed.pki, 'FR');
+      const envs = Array.from({ length: 24 }, () => envelope('FR', 'DE'));
+      const jwss = await Promise.all(envs.map((e) => signAs(fed.pki, 'FR', e)));
+      // The first message twice (same bytes) and a conflicting copy of the second, in flight together.
+      const conflicting = await signAs(fed.pki, 'FR', envs[1]);
+      const bodies = [...jwss, jwss[0]!, conflicting];
+      const answers = await Promise.all(
+        bodies.map((body) => partnerRequest(de.partnerUrl, identity, { body })),
+      );
+      const receiptOf = (body: string) => {
+        const payload = JSON.parse(Buffer.from(body.split('.')[1]!, 'base64url').toString('utf8'));
+        return payload as { messageId: string; messageDigest: string };
+      };
+      for (const [i, env] of envs.entries()) {
+        if (i === 1) continue;
+        expect(answers[i]!.status, answers[i]!.body).to.be.oneOf([200, 201]);
+        expect(receiptOf(answers[i]!.body)).to.include({
+          messageId: env.id,
+          messageDigest: messageDigest(jwss[i]!),
+        });
+      }
+      // Same bytes twice: one stored, both answered with that one receipt.
+      expect([answers[0]!.status, answers[24]!.status].sort()).to.deep.equal([200, 201]);
+      expect(answers[24]!.body).to.equal(answers[0]!.body);
+      // Two different signatures of one id: exactly one is stored, the other is a conflict.
+      expect([answers[1]!.status, answers[25]!.status].sort()).to.deep.equal([201, 409]);
+      const rows = await de.ctx.db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM messages WHERE direction = 'in' AND id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))",
+        [JSON.stringify(envs.map((e) => e.id))],
+      );
+      expect(rows[0]!.n).to.equal(24);
+      const head = await readAuditEvents(de.ctx.db, 0, 100_000);
+      expect(firstBrokenLink(head)).to.equal(null);
+    });
+
     it('answers GET /v1/ping with the caller identity as registered', async () => {
       const res = await partnerRequest(fed.gateways.DE!.partnerUrl, tlsIdentity(fed.pki, 'FR'), {
         method: 'GET',
