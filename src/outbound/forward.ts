@@ -68,17 +68,19 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
     }),
   );
 
+  // The rows go in with those of the other writes of the audit writer's batch: one statement,
+  // run under the chain head lock, which also orders concurrent forwards of one case.
   await ctx.tx(async (q) => {
     for (const { envelope, jws, digest } of signed) {
-      await q.query(sql('insertOutbound'), [
-        envelope.id,
-        envelope.to,
-        envelope.type,
-        row.doc.id,
-        row.doc.version,
+      q.defer('insertOutboundMany', {
+        id: envelope.id,
+        peer: envelope.to,
+        type: envelope.type,
+        case_id: row.doc.id,
+        case_version: row.doc.version,
         jws,
         digest,
-      ]);
+      });
       q.audit({
         actor: { kind: 'user', id: req.actor },
         action: 'case.forwarded',

@@ -57,6 +57,42 @@ describe('outbox claims (ordering per case and partner, redrive, expiry)', () =>
         expect(await claim('BE')).to.deep.equal([elsewhere]);
       });
 
+      it('chains the rows of one bulk insert (the audit writer batch of concurrent forwards) per case and partner', async () => {
+        const c = crypto.randomUUID();
+        const other = crypto.randomUUID();
+        const earlier = await queue('DE', c);
+        const row = (peer: string, caseId: string) => ({
+          id: crypto.randomUUID(),
+          peer,
+          type: 'case.transfer',
+          case_id: caseId,
+          case_version: 1,
+          jws: 'jws',
+          digest: 'd',
+        });
+        const rows = [row('DE', c), row('DE', other), row('DE', c), row('BE', c)];
+        await db.query(sql('insertOutboundMany'), [JSON.stringify(rows)]);
+        const pred = new Map(
+          (
+            await db.query<{ id: string; predecessor: string | null }>(
+              'SELECT id, predecessor FROM messages WHERE id = ANY($1::uuid[])',
+              [rows.map((r) => r.id)],
+            )
+          ).map((r) => [r.id, r.predecessor]),
+        );
+        expect(pred.get(rows[0]!.id)).to.equal(earlier);
+        expect(pred.get(rows[2]!.id)).to.equal(rows[0]!.id);
+        expect(pred.get(rows[1]!.id)).to.equal(null);
+        expect(pred.get(rows[3]!.id)).to.equal(null);
+        // Claimed strictly one after the other.
+        expect(await claim('DE')).to.have.members([earlier, rows[1]!.id]);
+        await set(earlier, 'delivered');
+        expect(await claim('DE')).to.deep.equal([rows[0]!.id]);
+        await set(rows[0]!.id, 'delivered');
+        expect(await claim('DE')).to.deep.equal([rows[2]!.id]);
+        expect(await claim('BE')).to.deep.equal([rows[3]!.id]);
+      });
+
       it('claims only due rows of the partner asked, at most as many as asked, each once', async () => {
         const ids = [await queue('ES', null), await queue('ES', null), await queue('ES', null)];
         const [a, b] = await Promise.all([claim('ES', 2), claim('ES', 2)]);
