@@ -12,7 +12,8 @@ import { IcrosError } from '../errors.js';
 import type { Queryable } from '../store/db.js';
 import { sql } from '../store/sql.js';
 
-export type ActorKind = 'user' | 'partner' | 'system';
+/** `operator`: someone at the gateway's console acting on its database directly (migration 007). */
+export type ActorKind = 'user' | 'partner' | 'system' | 'operator';
 
 export interface AuditInput {
   actor: { kind: ActorKind; id: string };
