@@ -13,7 +13,7 @@ import type { Queryable } from '../store/db.js';
 import { sql } from '../store/sql.js';
 
 /** `operator`: someone at the gateway's console acting on its database directly (migration 007). */
-export type ActorKind = 'user' | 'partner' | 'system' | 'operator';
+export type ActorKind = 'user' | 'partner' | 'system';
 
 export interface AuditInput {
   actor: { kind: ActorKind; id: string };

@@ -38,7 +38,7 @@ async function offline<T>(
   const config = loadConfig(configFile);
   const db = await openDb(config.database);
   try {
-    return await fn({ config, db, actor: { kind: 'operator', id: operatorId() } });
+    return await fn({ config, db, actor: { kind: 'user', id: operatorId() } });
   } finally {
     await db.close();
   }
@@ -46,9 +46,9 @@ async function offline<T>(
 
 function operatorId(): string {
   try {
-    return `${os.userInfo().username}@${os.hostname()}`.slice(0, 200);
+    return `operator:${os.userInfo().username}@${os.hostname()}`.slice(0, 200);
   } catch {
-    return `uid ${process.getuid?.() ?? '?'}@${os.hostname()}`;
+    return `operator:uid ${process.getuid?.() ?? '?'}@${os.hostname()}`;
   }
 }
 

@@ -86,7 +86,7 @@ describe('e2e icros users (pglite)', function () {
     expect(listed.status, listed.stderr).to.equal(0);
     const users = JSON.parse(listed.stdout).users as { name: string; source: string; createdBy: string }[];
     expect(users.filter((u) => u.source === 'local').map((u) => [u.name, u.createdBy])).to.deep.equal([
-      ['boss', `${os.userInfo().username}@${os.hostname()}`],
+      ['boss', `operator:${os.userInfo().username}@${os.hostname()}`],
       ['ana', 'boss'],
     ]);
     const table = await run(['users', 'list', '--server', server, '--token', bossToken]);
@@ -126,7 +126,7 @@ describe('e2e icros users (pglite)', function () {
 
     const audit = await admin(server, bossToken, 'GET', '/api/audit?action=user.created');
     expect(audit.json.events.map((e: { actor: object }) => e.actor)).to.deep.equal([
-      { kind: 'operator', id: `${os.userInfo().username}@${os.hostname()}` },
+      { kind: 'user', id: `operator:${os.userInfo().username}@${os.hostname()}` },
       { kind: 'user', id: 'boss' },
     ]);
     await gateway.stop();

@@ -14,7 +14,7 @@ import { dbKinds, testDb } from '../helpers/db.js';
 const config = {
   admin: { tokens: [{ name: 'dev-admin', role: 'admin', sha256: 'a'.repeat(64) }] },
 } as unknown as GatewayConfig;
-const operator = { kind: 'operator' as const, id: 'root@gateway-host' };
+const operator = { kind: 'user' as const, id: 'operator:root@gateway-host' };
 const boss = { kind: 'user' as const, id: 'boss' };
 
 for (const kind of dbKinds()) {
@@ -95,7 +95,7 @@ for (const kind of dbKinds()) {
     it('audits user.created and user.revoked with actor, name and role, never the token', async () => {
       const events = (await readAuditEvents(db)).filter((e) => e.action.startsWith('user.'));
       expect(events.map((e) => [e.action, e.actor.kind, e.actor.id, e.detail])).to.deep.equal([
-        ['user.created', 'operator', operator.id, { name: 'alice', role: 'analyst' }],
+        ['user.created', 'user', operator.id, { name: 'alice', role: 'analyst' }],
         ['user.created', 'user', 'boss', { name: 'bob', role: 'auditor' }],
         ['user.revoked', 'user', 'boss', { name: 'bob', role: 'auditor' }],
         ['user.created', 'user', 'boss', { name: 'bob', role: 'auditor' }],
