@@ -69,6 +69,19 @@ export const ERRORS = {
     title: 'The forward names a country that is not a registered partner',
   },
   NOT_FOUND: { status: 404, title: 'No such route' },
+  // Admin API: tokens, OIDC, rate limits (src/api/auth.ts, src/api/users.ts).
+  AUTH_PROVIDER_UNAVAILABLE: {
+    status: 503,
+    title: "The OIDC issuer's keys (JWKS) could not be fetched to verify the token",
+  },
+  ADMIN_RATE_LIMITED: { status: 429, title: 'Too many requests with this token' },
+  USER_NAME_TAKEN: { status: 409, title: 'An active token already has this name' },
+  USER_NOT_FOUND: { status: 404, title: 'No local token with this name' },
+  USER_ALREADY_REVOKED: { status: 409, title: 'The token with this name is already revoked' },
+  USER_IN_CONFIG: {
+    status: 409,
+    title: 'The token is defined in the gateway config (admin.tokens), not in the database',
+  },
 
   // Sender side: why a delivery attempt failed (stored on the message, shown in GET /api/messages).
   DELIVERY_NETWORK_ERROR: { status: 502, title: 'The partner could not be reached' },

@@ -16,6 +16,7 @@ import { sql } from '../store/sql.js';
 import { auditRouter } from './audit.js';
 import { authenticate, type Principal, requireRole } from './auth.js';
 import { ingestReports } from './reports.js';
+import { usersRouter } from './users.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -221,6 +222,7 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
   });
 
   api.use('/audit', auditRouter(ctx));
+  api.use('/users', usersRouter(ctx));
 
   app.use('/api', api);
   app.use(notFound);

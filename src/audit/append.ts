@@ -12,6 +12,7 @@ import { IcrosError } from '../errors.js';
 import type { Queryable } from '../store/db.js';
 import { sql } from '../store/sql.js';
 
+/** `operator`: someone at the gateway's console acting on its database directly (migration 007). */
 export type ActorKind = 'user' | 'partner' | 'system';
 
 export interface AuditInput {

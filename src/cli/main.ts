@@ -1,7 +1,7 @@
 /**
  * The `icros` command (DESIGN §6). Exit codes: 0 ok, 1 checked failure, 2 usage.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { IcrosError } from '../errors.js';
 import { ApiProblem } from './api.js';
 import { runAuditExport, runAuditVerify, runAuditWitness } from './audit.js';
@@ -13,6 +13,7 @@ import { runMessagesList, runMessagesRedrive } from './messages.js';
 import { runPkiInit } from './pki.js';
 import { runSchemaValidate } from './schema-validate.js';
 import { UsageError } from './usage.js';
+import { runUsersAdd, runUsersList, runUsersRevoke } from './users.js';
 
 const program = new Command('icros')
   .description('icros-gateway: exchange signed case reports with partner gateways over mutual TLS')
@@ -96,6 +97,37 @@ apiOptions(
     .option('--partner <cc>', 'only messages to this partner')
     .option('--state <state>', 'dead (the only state that can be redriven)'),
 ).action((id: string | undefined, opts) => runMessagesRedrive(id, { ...opts, json: Boolean(opts.json) }));
+
+const users = program
+  .command('users')
+  .description('local API tokens: add (shown once), list, revoke — through the API or, offline, --config');
+const usersOptions = (c: Command) =>
+  c
+    .option(
+      '--config <gateway.json>',
+      "offline: the gateway's own database (first admin; stop a PGlite gateway first)",
+    )
+    .option('--server <url>', 'admin API base URL (or ICROS_SERVER)')
+    .option('--token <token>', 'admin token (or ICROS_TOKEN)')
+    .option('--json', 'JSON on stdout');
+usersOptions(
+  users
+    .command('add')
+    .description('create a token for NAME with a role; prints the token once')
+    .argument('<name>', 'who holds the token (what the audit log records), e.g. analyst-martin')
+    .addOption(
+      new Option('--role <role>', 'the role').choices(['analyst', 'auditor', 'admin']).makeOptionMandatory(),
+    ),
+).action((name: string, opts) => runUsersAdd(name, { ...opts, json: Boolean(opts.json) }));
+usersOptions(users.command('list').description('config and local tokens, revoked ones included')).action(
+  (opts) => runUsersList({ ...opts, json: Boolean(opts.json) }),
+);
+usersOptions(
+  users
+    .command('revoke')
+    .description('revoke the local token NAME (refused at once)')
+    .argument('<name>', 'token name'),
+).action((name: string, opts) => runUsersRevoke(name, { ...opts, json: Boolean(opts.json) }));
 
 const audit = program
   .command('audit')

@@ -64,7 +64,12 @@ export interface GatewayConfig {
   tls: { certPem: string; readonly keyPem: string; caPems: string[]; handshakeTimeoutMs: number };
   signing: { alg: SigningAlg; kid: string; certPem: string; readonly key: KeyObject };
   partners: Partner[];
-  admin: { tokens: { name: string; role: Role; sha256: string }[]; maxBodyBytes: number };
+  admin: {
+    tokens: { name: string; role: Role; sha256: string }[];
+    maxBodyBytes: number;
+    oidc?: OidcConfig;
+    rateLimit: { perSecond: number; burst: number };
+  };
   limits: {
     maxBodyBytes: number;
     clockSkewSeconds: number;
@@ -77,6 +82,16 @@ export interface GatewayConfig {
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   /** Folder of the config file; relative paths were resolved against it. */
   baseDir: string;
+}
+
+/** OIDC bearer JWTs accepted on the admin API (`admin.oidc`). */
+export interface OidcConfig {
+  issuer: string;
+  audience: string;
+  jwksUrl: string;
+  roleClaim: string;
+  algorithms: string[];
+  clockToleranceSeconds: number;
 }
 
 /** Partial config document, deep-merged over the file (tests, the demo). */
@@ -164,6 +179,8 @@ export function buildConfig(doc: Record<string, unknown>, baseDir: string, sourc
     };
   });
 
+  if (c.admin.oidc) checkJwksUrl(c.admin.oidc.jwksUrl, source);
+
   const config: GatewayConfig = {
     country: c.country,
     agency: c.agency,
@@ -183,6 +200,19 @@ export function buildConfig(doc: Record<string, unknown>, baseDir: string, sourc
   };
   if (config.database.dir) config.database.dir = path.resolve(baseDir, config.database.dir);
   return deepFreeze(config);
+}
+
+/** The JWKS decides whom the gateway trusts: https, except on a loopback address (tests, a local proxy). */
+function checkJwksUrl(url: string, source: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch (cause) {
+    fail(source, '/admin/oidc/jwksUrl', 'is not a URL', cause);
+  }
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname) || /^127\./.test(u.hostname);
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback))
+    fail(source, '/admin/oidc/jwksUrl', 'must be https (http only on a loopback address)');
 }
 
 function policyFor(global: DeliveryPolicy, own: Partial<DeliveryPolicy> = {}): DeliveryPolicy {
