@@ -8,6 +8,7 @@ import { CompactSign } from 'jose';
 import { v7 as uuidv7 } from 'uuid';
 import { canonicalJson } from '../../src/envelope/json.js';
 import { thumbprintS256 } from '../../src/pki/issue.js';
+import { conformance, type Exchange } from './openapi.js';
 
 export function token(pki: string, cc: string, role: 'analyst' | 'auditor' | 'admin' = 'analyst'): string {
   return JSON.parse(readFileSync(path.join(pki, cc, 'admin-tokens.json'), 'utf8'))[role];
@@ -36,8 +37,33 @@ export async function admin(
   } catch {
     // not JSON
   }
+  const exchange: Exchange = {
+    method,
+    path: p,
+    ...(body !== undefined
+      ? {
+          requestContentType: 'application/json',
+          requestBody: typeof body === 'string' ? body : JSON.stringify(body),
+        }
+      : {}),
+    status: res.status,
+    responseHeaders: res.headers,
+    responseBody: text,
+  };
+  adminExchanges.push({ method: method.toUpperCase(), path: p, status: res.status });
+  // Every exchange with the admin API must conform to its OpenAPI document: the test that made
+  // it fails here, naming each difference.
+  const violations = conformance(exchange);
+  if (violations.length > 0) {
+    throw new Error(
+      `the admin API answer does not conform to /api/openapi.json:\n  ${violations.join('\n  ')}`,
+    );
+  }
   return { status: res.status, json, headers: res.headers };
 }
+
+/** Every exchange `admin()` made in this test process (method, path with query, status). */
+export const adminExchanges: { method: string; path: string; status: number }[] = [];
 
 export interface TlsIdentity {
   cert: string;
