@@ -6,14 +6,7 @@ import type express from 'express';
 import { createAdminApp } from '../../src/api/app.js';
 import { openApiDocument } from '../../src/api/openapi.js';
 import { formatIds } from '../../src/convert/registry.js';
-import {
-  admin,
-  adminExchanges,
-  checkAdminExchanges,
-  HANDLING,
-  sampleCase,
-  token,
-} from '../helpers/clients.js';
+import { admin, adminExchanges, HANDLING, sampleCase, token } from '../helpers/clients.js';
 import { type Federation, startFederation } from '../helpers/federation.js';
 import { compileEverySchema, openApiChecker } from '../helpers/openapi.js';
 
@@ -214,15 +207,13 @@ describe('e2e OpenAPI document and conformance (pglite)', () => {
     expect((await admin(url, t, 'POST', '/api/reports', '{not json')).status).to.equal(400);
     expect((await admin(url, t, 'GET', '/api/nothing')).json.code).to.equal('NOT_FOUND');
 
-    // Every exchange of the tour conforms (this throws naming each difference), and none of the
-    // served operations was left out.
-    checkAdminExchanges();
+    // admin() checked each exchange against the document; here: none of the served operations was left out.
     const seen = new Set(adminExchanges.slice(from).map((x) => operationOf(x.method, x.path)));
     const missed = documentedRoutes().filter((r) => !PENDING_ROUTES.includes(r) && !seen.has(r));
     expect(missed, 'operations the tour did not exercise').to.deep.equal([]);
   });
 
-  it('a recorded exchange that differs from the document fails the check after the test', async () => {
+  it('admin() fails the test that gets an answer off the document', async () => {
     // A stand-in admin listener answering off the document: health without a request id.
     const server = http.createServer((_req, res) => {
       res.setHeader('content-type', 'application/json');
@@ -231,10 +222,11 @@ describe('e2e OpenAPI document and conformance (pglite)', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const { port } = server.address() as AddressInfo;
-      checkAdminExchanges(); // nothing left from earlier tests
-      expect((await admin(`http://127.0.0.1:${port}`, undefined, 'GET', '/healthz')).status).to.equal(200);
-      expect(() => checkAdminExchanges()).to.throw(/X-Request-Id is missing[\s\S]*must be equal to constant/);
-      expect(() => checkAdminExchanges(), 'reported once').not.to.throw();
+      let caught: unknown;
+      await admin(`http://127.0.0.1:${port}`, undefined, 'GET', '/healthz').catch((err) => {
+        caught = err;
+      });
+      expect(String(caught)).to.match(/X-Request-Id is missing[\s\S]*must be equal to constant/);
     } finally {
       server.close();
     }

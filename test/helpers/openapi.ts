@@ -44,13 +44,19 @@ const ROOT = 'urn:icros:openapi';
 export function openApiChecker(doc: OpenApiDocument = openApiDocument()) {
   const ajv = makeAjv(doc);
   const compiled = new Map<string, ValidateFunction>();
-  const validate = (schema: Json, value: unknown): string[] => {
+  const compile = (schema: Json): ValidateFunction => {
     const key = JSON.stringify(schema);
     let fn = compiled.get(key);
     if (!fn) {
       fn = ajv.compile(absolute(schema) as Json);
       compiled.set(key, fn);
     }
+    return fn;
+  };
+  // Everything compiled now, once, so that checking an exchange later takes well under a millisecond.
+  for (const [, schema] of everySchema(doc)) compile(schema);
+  const validate = (schema: Json, value: unknown): string[] => {
+    const fn = compile(schema);
     return fn(value) ? [] : (fn.errors ?? []).slice(0, 10).map(describe);
   };
   const routes = Object.keys(doc.paths).map((template) => ({
@@ -129,26 +135,34 @@ function makeAjv(doc: OpenApiDocument): Ajv2020 {
 export function compileEverySchema(doc: OpenApiDocument): string[] {
   const ajv = makeAjv(doc);
   const out: string[] = [];
-  const tryCompile = (where: string, schema: unknown) => {
+  for (const [where, schema] of everySchema(doc)) {
     try {
-      ajv.compile(absolute(schema) as Json);
+      ajv.compile(absolute(schema));
     } catch (err) {
       out.push(`${where}: ${(err as Error).message}`);
     }
-  };
-  for (const name of Object.keys(doc.components.schemas))
-    tryCompile(name, { $ref: `${ROOT}#/$defs/${name}` });
+  }
+  return out;
+}
+
+/** Every schema of `doc`, each with where it is. */
+function everySchema(doc: OpenApiDocument): [string, Json][] {
+  const out: [string, Json][] = Object.keys(doc.components.schemas).map((name) => [
+    name,
+    { $ref: `#/components/schemas/${name}` },
+  ]);
   for (const [p, item] of Object.entries(doc.paths)) {
     for (const [method, raw] of Object.entries(item)) {
       const op = raw as unknown as Operation;
       const at = `${method} ${p}`;
-      for (const q of op.parameters ?? []) tryCompile(`${at} parameter ${q.name}`, q.schema);
+      for (const q of op.parameters ?? []) out.push([`${at} parameter ${q.name}`, q.schema]);
       for (const [t, m] of Object.entries(op.requestBody?.content ?? {}))
-        tryCompile(`${at} request ${t}`, m.schema);
+        out.push([`${at} request ${t}`, m.schema]);
       for (const [s, r] of Object.entries(op.responses)) {
-        for (const [t, m] of Object.entries(r.content ?? {})) tryCompile(`${at} ${s} ${t}`, m.schema);
-        for (const [h, v] of Object.entries(r.headers ?? {}))
-          tryCompile(`${at} ${s} header ${h}`, resolve(doc, v).schema);
+        for (const [t, m] of Object.entries(r.content ?? {})) out.push([`${at} ${s} ${t}`, m.schema]);
+        for (const [h, v] of Object.entries(r.headers ?? {})) {
+          out.push([`${at} ${s} header ${h}`, resolve(doc, v).schema as Json]);
+        }
       }
     }
   }
@@ -260,4 +274,9 @@ let shared: ReturnType<typeof openApiChecker> | undefined;
 export function conformance(x: Exchange): string[] {
   shared ??= openApiChecker();
   return shared(x);
+}
+
+/** Build the shared checker now (about 3 s, once per process), so no test pays for it. */
+export function warmConformance(): void {
+  shared ??= openApiChecker();
 }
