@@ -1,207 +1,22 @@
 /**
  * The operations of the admin API for the OpenAPI document (./openapi.ts): one entry per
- * route of DESIGN §5, with its roles, parameters, bodies, success responses and the error
- * codes it can answer. Shapes follow what the handlers send (./app.ts, ./audit.ts,
- * ./reports.ts); test/e2e/openapi.spec.ts checks that every route of the app is here and
- * every recorded e2e exchange conforms.
+ * route of DESIGN §5 with its roles, parameters, bodies, success responses and the error
+ * codes it can answer. test/e2e/openapi.spec.ts checks that every route of the app is here
+ * and that every recorded e2e exchange conforms.
  */
 import type { Role } from '../config/load.js';
 import { formatIds, nationalFormat, SHARED_FORMAT } from '../convert/registry.js';
-import { ERRORS, type ErrorCode } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import { COUNTRY, int, type JsonSchema, list, NEXT, obj, ref, str, TS, UUID } from './openapi-schemas.js';
 
-export type JsonSchema = Record<string, unknown>;
-
-const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
-const str = (extra: JsonSchema = {}): JsonSchema => ({ type: 'string', ...extra });
-const int = (extra: JsonSchema = {}): JsonSchema => ({ type: 'integer', ...extra });
-const nullable = (s: JsonSchema): JsonSchema => ({ anyOf: [s, { type: 'null' }] });
-const obj = (required: string[], properties: Record<string, JsonSchema>, extra: JsonSchema = {}) => ({
-  type: 'object',
-  required,
-  properties,
-  ...extra,
-});
-const list = (items: JsonSchema, extra: JsonSchema = {}): JsonSchema => ({ type: 'array', items, ...extra });
-const TS = str({ format: 'date-time' });
-const UUID = str({ format: 'uuid', maxLength: 36 });
-const COUNTRY = str({ maxLength: 2, pattern: '^[A-Z]{2}$' });
-/** int8 columns: node-postgres answers them as strings, PGlite as numbers. */
-const BIGINT: JsonSchema = { type: ['integer', 'string'], maxLength: 20, pattern: '^[0-9]+$' };
-const NEXT = nullable(str({ description: 'Cursor of the next page; null on the last one' }));
-
-/** Components only the routes use (the case and envelope schemas come from schemas/). */
-export const ROUTE_SCHEMAS: Record<string, JsonSchema> = {
-  IngestResult: obj(['accepted', 'rejected'], {
-    accepted: list(
-      obj(['index', 'id', 'version', 'status'], {
-        index: int({ minimum: 0, description: "The report's position in the upload (plus `offset`)" }),
-        id: UUID,
-        version: int({ minimum: 1 }),
-        status: { enum: ['created', 'unchanged'] },
-      }),
-    ),
-    rejected: list(
-      obj(['index', 'errors'], { index: int({ minimum: 0 }), errors: list(ref('ProblemItem')) }),
-    ),
-  }),
-  CaseListItem: obj(
-    ['id', 'version', 'origin', 'receivedFrom', 'withdrawnAt', 'createdAt'],
-    {
-      id: UUID,
-      version: int({ minimum: 1 }),
-      origin: obj(['country', 'agency'], { country: COUNTRY, agency: str() }),
-      receivedFrom: nullable(COUNTRY),
-      withdrawnAt: nullable(TS),
-      createdAt: TS,
-    },
-    { description: 'One case of GET /api/cases (its latest version); items may carry more properties.' },
-  ),
-  ErasedCase: obj(
-    ['id', 'version', 'erased'],
-    { id: UUID, version: int({ minimum: 1 }), erased: { const: true } },
-    { additionalProperties: false, description: 'What is left of a case erased at the end of its retention' },
-  ),
-  CaseRecord: obj(
-    ['id', 'version', 'origin_country', 'received_from', 'doc', 'digest', 'created_at', 'withdrawn_at'],
-    {
-      id: UUID,
-      version: int({ minimum: 1 }),
-      origin_country: COUNTRY,
-      received_from: nullable(COUNTRY),
-      message_id: nullable(UUID),
-      doc: { anyOf: [ref('Case'), ref('ErasedCase')] },
-      digest: str({ description: 'sha256:<hex> of the RFC 8785 canonical JSON of doc' }),
-      handling: nullable(ref('EnvelopeHandling')),
-      created_at: TS,
-      withdrawn_at: nullable(TS),
-    },
-    { description: 'The latest stored version of a case, as GET /api/cases/{id} answers it.' },
-  ),
-  ForwardRequest: obj(
-    ['to', 'handling'],
-    {
-      to: list(COUNTRY, { minItems: 1, maxItems: 50, description: 'Partner countries, e.g. ["DE"]' }),
-      handling: ref('EnvelopeHandling'),
-    },
-    { additionalProperties: false },
-  ),
-  WithdrawRequest: obj(
-    ['purpose'],
-    {
-      purpose: str({ minLength: 1, maxLength: 500, description: 'Why (recorded in the audit log)' }),
-      reason: str({ maxLength: 2000 }),
-    },
-    { additionalProperties: false },
-  ),
-  QueuedMessages: obj(['messages'], {
-    messages: list(
-      obj(['id', 'to', 'digest', 'state'], {
-        id: UUID,
-        to: COUNTRY,
-        digest: str({ description: 'sha256:<base64url> of the exact JWS bytes' }),
-        state: { const: 'queued' },
-      }),
-    ),
-  }),
-  Message: obj(['id', 'direction', 'peer', 'type', 'digest', 'state', 'attempts', 'created_at'], {
-    id: UUID,
-    direction: { enum: ['in', 'out'] },
-    peer: COUNTRY,
-    type: str(),
-    case_id: nullable(UUID),
-    case_version: nullable(int()),
-    digest: str(),
-    state: { enum: ['queued', 'sending', 'retrying', 'delivered', 'dead', 'accepted'] },
-    attempts: int({ minimum: 0 }),
-    next_attempt_at: nullable(TS),
-    last_error: nullable({ type: 'object', description: 'The last problem (code, detail, status)' }),
-    created_at: TS,
-    updated_at: TS,
-    delivered_at: nullable(TS),
-  }),
-  MessageDetail: {
-    allOf: [
-      ref('Message'),
-      obj(['attempts_history', 'receipt'], {
-        attempts_history: list(
-          obj(['attempt', 'started_at', 'outcome'], {
-            attempt: int({ minimum: 1 }),
-            started_at: TS,
-            ended_at: TS,
-            outcome: { enum: ['delivered', 'transient', 'permanent'] },
-            http_status: nullable(int()),
-            problem: nullable({ type: 'object' }),
-          }),
-        ),
-        receipt: nullable(
-          obj(['receipt_id', 'message_digest', 'audit_head_seq', 'audit_head_hash', 'jws'], {
-            receipt_id: UUID,
-            message_digest: str(),
-            audit_head_seq: BIGINT,
-            audit_head_hash: str(),
-            created_at: TS,
-            jws: str({ description: 'The signed receipt, compact JWS (or the batch receipt that lists it)' }),
-          }),
-        ),
-      }),
-    ],
-  },
-  Partner: obj(['country', 'agency', 'url', 'circuit', 'inFlight', 'messages', 'oldestOpenAgeSeconds'], {
-    country: COUNTRY,
-    agency: str(),
-    url: str(),
-    circuit: obj(['state', 'consecutiveFailures'], {
-      state: { enum: ['closed', 'open'] },
-      consecutiveFailures: int({ minimum: 0 }),
-      openedAt: TS,
-      lastProbeAt: TS,
-      lastProbeError: str(),
-    }),
-    inFlight: int({ minimum: 0 }),
-    messages: {
-      type: 'object',
-      description: 'Outbound messages by state',
-      additionalProperties: int({ minimum: 0 }),
-    },
-    oldestOpenAgeSeconds: nullable(int({ minimum: 0 })),
-    delivery: { type: 'object', description: "The partner's delivery policy overrides" },
-  }),
-  AuditEvent: obj(['seq', 'at', 'actor', 'action', 'subject', 'detail', 'prevHash', 'hash'], {
-    seq: int({ minimum: 1 }),
-    at: str(),
-    actor: obj(['kind', 'id'], { kind: { enum: ['user', 'partner', 'system'] }, id: str() }),
-    action: str(),
-    subject: obj([], { case: str(), message: str(), partner: str() }),
-    detail: { type: 'object' },
-    prevHash: str({ maxLength: 64, pattern: '^[0-9a-f]{64}$' }),
-    hash: str({ maxLength: 64, pattern: '^[0-9a-f]{64}$' }),
-  }),
-  AuditVerification: obj(['ok', 'checked', 'head', 'firstBadSeq', 'reason', 'checkpoints'], {
-    ok: { type: 'boolean' },
-    checked: int({ minimum: 0 }),
-    head: nullable(obj(['seq', 'hash'], { seq: int(), hash: str() })),
-    firstBadSeq: nullable(int()),
-    reason: nullable(str()),
-    checkpoints: int({ minimum: 0 }),
-  }),
-  User: obj(['name', 'role', 'source', 'createdAt', 'createdBy', 'revokedAt'], {
-    name: str(),
-    role: { enum: ['analyst', 'auditor', 'admin'] },
-    source: { enum: ['config', 'local'] },
-    createdAt: nullable(TS),
-    createdBy: nullable(str()),
-    revokedAt: nullable(TS),
-  }),
-};
-
-interface Param {
+export interface Param {
   name: string;
   schema: JsonSchema;
   description?: string;
   required?: boolean;
 }
 
-interface Operation {
+export interface Operation {
   tag: string;
   summary: string;
   description?: string;
@@ -244,7 +59,7 @@ function exportMediaTypes(): Record<string, string[]> {
   return out;
 }
 
-function table(): Record<string, Record<string, Operation>> {
+export function operationTable(): Record<string, Record<string, Operation>> {
   const formats = formatIds();
   const exportTypes = exportMediaTypes();
   return {
@@ -694,89 +509,4 @@ function table(): Record<string, Record<string, Operation>> {
       },
     },
   };
-}
-
-/** Authentication answers of every operation that needs a token. */
-const AUTH_ERRORS: ErrorCode[] = ['AUTH_REQUIRED', 'AUTH_INVALID', 'ROLE_FORBIDDEN', 'RATE_LIMITED'];
-/** Answers of every operation that reads a body. */
-const BODY_ERRORS: ErrorCode[] = ['BODY_MALFORMED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
-
-/** The `paths` object of the document. */
-export function operations(): Record<string, Record<string, Record<string, unknown>>> {
-  const paths: Record<string, Record<string, Record<string, unknown>>> = {};
-  for (const [p, methods] of Object.entries(table())) {
-    paths[p] = {};
-    for (const [method, op] of Object.entries(methods)) paths[p][method] = render(method, p, op);
-  }
-  return paths;
-}
-
-function render(method: string, p: string, op: Operation): Record<string, unknown> {
-  const secured = op.roles !== undefined;
-  const roles = secured ? [...op.roles!, 'admin'] : [];
-  const codes = [
-    ...(secured ? AUTH_ERRORS : []),
-    ...(op.body ? BODY_ERRORS : []),
-    ...(op.errors ?? []),
-    'INTERNAL' as const,
-  ];
-  const byStatus = new Map<number, string[]>();
-  for (const c of new Set(codes)) {
-    const s = ERRORS[c].status;
-    byStatus.set(s, [...(byStatus.get(s) ?? []), `\`${c}\`: ${ERRORS[c].title}`]);
-  }
-  for (const [s, text] of Object.entries(op.more ?? {}))
-    byStatus.set(Number(s), [...(byStatus.get(Number(s)) ?? []), text]);
-  const responses: Record<string, unknown> = {};
-  for (const [s, r] of Object.entries(op.ok)) {
-    responses[s] = {
-      description: r.description,
-      headers: { 'X-Request-Id': { $ref: '#/components/headers/RequestId' }, ...r.headers },
-      ...(r.content
-        ? { content: Object.fromEntries(Object.entries(r.content).map(([t, schema]) => [t, { schema }])) }
-        : {}),
-    };
-  }
-  for (const [s, lines] of [...byStatus].sort((a, b) => a[0] - b[0])) {
-    responses[String(s)] = {
-      description: lines.join('; '),
-      headers: { 'X-Request-Id': { $ref: '#/components/headers/RequestId' } },
-      content: { 'application/problem+json': { schema: ref('Problem') } },
-    };
-  }
-  const parameters = [
-    ...(op.path ?? []).map((x) => ({ in: 'path', required: true, ...x })),
-    ...(op.query ?? []).map((x) => ({ in: 'query', required: x.required ?? false, ...x })),
-  ];
-  return {
-    tags: [op.tag],
-    summary: op.summary,
-    description: [op.description, secured ? `Roles: ${roles.join(', ')}.` : 'No token needed.']
-      .filter(Boolean)
-      .join('\n\n'),
-    operationId: operationId(method, p),
-    ...(secured ? { 'x-icros-roles': roles } : { security: [] }),
-    ...(parameters.length ? { parameters } : {}),
-    ...(op.body
-      ? {
-          requestBody: {
-            required: true,
-            description: op.body.description,
-            content: Object.fromEntries(
-              Object.entries(op.body.content).map(([t, schema]) => [t, { schema }]),
-            ),
-          },
-        }
-      : {}),
-    responses,
-  };
-}
-
-/** `post /api/cases/{id}/forward` → `postCasesIdForward`. */
-function operationId(method: string, p: string): string {
-  const words = p
-    .replace(/^\/api/, '')
-    .split(/[/{}.]+/)
-    .filter(Boolean);
-  return method + words.map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
 }

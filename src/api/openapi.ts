@@ -5,13 +5,15 @@
  * JSON Schema 2020-12, so they are embedded as they are, their `$defs` hoisted into
  * `components.schemas`), the error registry (every `code` a problem can carry) and the format
  * registry (every `format` a report or an export can take). The operations are in
- * ./openapi-paths.ts.
+ * ./openapi-paths.ts, the routes' own body schemas in ./openapi-schemas.ts; this file
+ * assembles them and renders each operation (roles, error responses, request id header).
  */
 import { readFileSync } from 'node:fs';
 import type { RequestHandler } from 'express';
-import { ERRORS } from '../errors.js';
+import { ERRORS, type ErrorCode } from '../errors.js';
 import { readSchema } from '../schema/validators.js';
-import { type JsonSchema, operations, ROUTE_SCHEMAS } from './openapi-paths.js';
+import { type Operation, operationTable } from './openapi-paths.js';
+import { type JsonSchema, ROUTE_SCHEMAS, ref } from './openapi-schemas.js';
 
 export type OpenApiDocument = Record<string, unknown> & {
   openapi: string;
@@ -187,4 +189,89 @@ function packageVersion(): string {
   } catch {
     return '0.0.0';
   }
+}
+
+/** Authentication answers of every operation that needs a token. */
+const AUTH_ERRORS: ErrorCode[] = ['AUTH_REQUIRED', 'AUTH_INVALID', 'ROLE_FORBIDDEN', 'RATE_LIMITED'];
+/** Answers of every operation that reads a body. */
+const BODY_ERRORS: ErrorCode[] = ['BODY_MALFORMED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
+
+/** The `paths` object of the document. */
+export function operations(): Record<string, Record<string, Record<string, unknown>>> {
+  const paths: Record<string, Record<string, Record<string, unknown>>> = {};
+  for (const [p, methods] of Object.entries(operationTable())) {
+    paths[p] = {};
+    for (const [method, op] of Object.entries(methods)) paths[p][method] = render(method, p, op);
+  }
+  return paths;
+}
+
+function render(method: string, p: string, op: Operation): Record<string, unknown> {
+  const secured = op.roles !== undefined;
+  const roles = secured ? [...op.roles!, 'admin'] : [];
+  const codes = [
+    ...(secured ? AUTH_ERRORS : []),
+    ...(op.body ? BODY_ERRORS : []),
+    ...(op.errors ?? []),
+    'INTERNAL' as const,
+  ];
+  const byStatus = new Map<number, string[]>();
+  for (const c of new Set(codes)) {
+    const s = ERRORS[c].status;
+    byStatus.set(s, [...(byStatus.get(s) ?? []), `\`${c}\`: ${ERRORS[c].title}`]);
+  }
+  for (const [s, text] of Object.entries(op.more ?? {}))
+    byStatus.set(Number(s), [...(byStatus.get(Number(s)) ?? []), text]);
+  const responses: Record<string, unknown> = {};
+  for (const [s, r] of Object.entries(op.ok)) {
+    responses[s] = {
+      description: r.description,
+      headers: { 'X-Request-Id': { $ref: '#/components/headers/RequestId' }, ...r.headers },
+      ...(r.content
+        ? { content: Object.fromEntries(Object.entries(r.content).map(([t, schema]) => [t, { schema }])) }
+        : {}),
+    };
+  }
+  for (const [s, lines] of [...byStatus].sort((a, b) => a[0] - b[0])) {
+    responses[String(s)] = {
+      description: lines.join('; '),
+      headers: { 'X-Request-Id': { $ref: '#/components/headers/RequestId' } },
+      content: { 'application/problem+json': { schema: ref('Problem') } },
+    };
+  }
+  const parameters = [
+    ...(op.path ?? []).map((x) => ({ in: 'path', required: true, ...x })),
+    ...(op.query ?? []).map((x) => ({ in: 'query', required: x.required ?? false, ...x })),
+  ];
+  return {
+    tags: [op.tag],
+    summary: op.summary,
+    description: [op.description, secured ? `Roles: ${roles.join(', ')}.` : 'No token needed.']
+      .filter(Boolean)
+      .join('\n\n'),
+    operationId: operationId(method, p),
+    ...(secured ? { 'x-icros-roles': roles } : { security: [] }),
+    ...(parameters.length ? { parameters } : {}),
+    ...(op.body
+      ? {
+          requestBody: {
+            required: true,
+            description: op.body.description,
+            content: Object.fromEntries(
+              Object.entries(op.body.content).map(([t, schema]) => [t, { schema }]),
+            ),
+          },
+        }
+      : {}),
+    responses,
+  };
+}
+
+/** `post /api/cases/{id}/forward` → `postCasesIdForward`. */
+function operationId(method: string, p: string): string {
+  const words = p
+    .replace(/^\/api/, '')
+    .split(/[/{}.]+/)
+    .filter(Boolean);
+  return method + words.map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
 }
