@@ -468,7 +468,10 @@ export function operationTable(): Record<string, Record<string, Operation>> {
           content: json(
             obj(
               ['name', 'role'],
-              { name: pattern('^[A-Za-z0-9._@-]{1,100}$'), role: { enum: ['analyst', 'auditor', 'admin'] } },
+              {
+                name: str({ minLength: 1, maxLength: 100 }),
+                role: { enum: ['analyst', 'auditor', 'admin'] },
+              },
               { additionalProperties: false },
             ),
           ),
@@ -502,6 +505,7 @@ export function operationTable(): Record<string, Record<string, Operation>> {
             content: json(obj(['name', 'revokedAt'], { name: str(), revokedAt: TS })),
           },
         },
+        errors: ['REQUEST_INVALID'],
         more: {
           404: 'No local user with this name',
           409: 'The user is already revoked, or is configured (not local)',
