@@ -15,6 +15,7 @@ import type { CaseV1, Handling } from '../schema/validators.js';
 import { sql } from '../store/sql.js';
 import { auditRouter } from './audit.js';
 import { authenticate, type Principal, requireRole } from './auth.js';
+import { serveOpenApi } from './openapi.js';
 import { ingestReports } from './reports.js';
 import { usersRouter } from './users.js';
 
@@ -51,6 +52,9 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
   app.get('/metrics', async (_req, res) => {
     res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
   });
+
+  // The API's description is public, like the schemas it is built from: mounted before the token check.
+  app.get('/api/openapi.json', serveOpenApi);
 
   const api = express.Router();
   api.use(authenticate(ctx.config, ctx));

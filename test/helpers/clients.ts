@@ -8,6 +8,7 @@ import { CompactSign } from 'jose';
 import { v7 as uuidv7 } from 'uuid';
 import { canonicalJson } from '../../src/envelope/json.js';
 import { thumbprintS256 } from '../../src/pki/issue.js';
+import { conformance, type Exchange, warmConformance } from './openapi.js';
 
 export function token(pki: string, cc: string, role: 'analyst' | 'auditor' | 'admin' = 'analyst'): string {
   return JSON.parse(readFileSync(path.join(pki, cc, 'admin-tokens.json'), 'utf8'))[role];
@@ -36,8 +37,37 @@ export async function admin(
   } catch {
     // not JSON
   }
+  const exchange: Exchange = {
+    method,
+    path: p,
+    ...(body !== undefined
+      ? {
+          requestContentType: 'application/json',
+          requestBody: typeof body === 'string' ? body : JSON.stringify(body),
+        }
+      : {}),
+    status: res.status,
+    responseHeaders: res.headers,
+    responseBody: text,
+  };
+  adminExchanges.push({ method: method.toUpperCase(), path: p, status: res.status });
+  // Every exchange with the admin API must conform to its OpenAPI document: the test that made
+  // it fails here, naming each difference.
+  const violations = conformance(exchange);
+  if (violations.length > 0) {
+    throw new Error(
+      `the admin API answered off its OpenAPI document (/api/openapi.json):\n  ${violations.join('\n  ')}`,
+    );
+  }
   return { status: res.status, json, headers: res.headers };
 }
+
+/** Every exchange `admin()` made in this test process (method, path with query, status). */
+export const adminExchanges: { method: string; path: string; status: number }[] = [];
+
+// A root-level hook (registered when a spec first imports this module) builds the checker before
+// any test runs, so its set-up never shifts the timing of the test that makes the first request.
+if (typeof before === 'function') before(warmConformance);
 
 export interface TlsIdentity {
   cert: string;
