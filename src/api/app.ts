@@ -164,7 +164,7 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
     res.json(withAttempts.length === 1 ? withAttempts[0] : { messages: withAttempts });
   });
 
-  api.post('/messages/redrive', requireRole('analyst'), body, async (req, res) => {
+  api.post('/messages/redrive', requireRole('admin'), body, async (req, res) => {
     const input = parseUntrustedJson(bodyOf(req), 'the redrive request') as Record<string, unknown>;
     if (typeof input !== 'object' || input === null || Array.isArray(input)) {
       throw new IcrosError('REQUEST_INVALID', 'expected {"state": "dead", "partner": "DE"}');
@@ -185,7 +185,7 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
     res.json({ redriven: rows.length, messages: rows.map((r) => ({ id: r.id, partner: r.peer })) });
   });
 
-  api.post('/messages/:id/redrive', requireRole('analyst'), async (req, res) => {
+  api.post('/messages/:id/redrive', requireRole('admin'), async (req, res) => {
     const id = uuidParam(req.params.id, 'MESSAGE_NOT_FOUND');
     const rows = await redrive(ctx, who(res), sql('redriveOne'), [id]);
     if (rows.length === 0) {

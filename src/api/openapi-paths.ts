@@ -302,7 +302,7 @@ export function operationTable(): Record<string, Record<string, Operation>> {
       post: {
         tag: 'messages',
         summary: 'Re-queue every dead outbound message (to one partner)',
-        roles: ['analyst'],
+        roles: ['admin'],
         body: {
           description: '{"state": "dead"} and optionally the partner',
           content: json(
@@ -327,7 +327,7 @@ export function operationTable(): Record<string, Record<string, Operation>> {
       post: {
         tag: 'messages',
         summary: 'Re-queue one dead outbound message',
-        roles: ['analyst'],
+        roles: ['admin'],
         path: [MESSAGE_ID],
         ok: {
           200: {

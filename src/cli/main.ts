@@ -91,7 +91,7 @@ apiOptions(
   messages
     .command('redrive')
     .description(
-      'queue dead messages again with a fresh attempt budget: one by id, or --state dead [--partner XX]',
+      'queue dead messages again with a fresh attempt budget (admin token): one by id, or --state dead [--partner XX]',
     )
     .argument('[id]', 'message id')
     .option('--partner <cc>', 'only messages to this partner')

@@ -20,7 +20,8 @@ describe('e2e delivery: circuit breaker, dead letters, redrive, expiry (pglite)'
   let pki: string;
   const state: FakeState = { mode: 'honest', requests: 0, pings: 0 };
   let dbClose: () => Promise<void>;
-  const t = () => token(pki, 'FR');
+  // Redrive needs the admin role (DESIGN §5); admin passes every route.
+  const t = () => token(pki, 'FR', 'admin');
 
   before(async () => {
     pki = await testPki();
