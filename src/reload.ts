@@ -198,18 +198,23 @@ function checkMaterial(c: GatewayConfig, now: Date): void {
       errors: [{ location: field, rule: 'file', message }],
     });
   };
-  if (!keyMatchesCert(c.tls.keyPem, c.tls.certPem))
-    refuse('/tls/key', 'does not match the certificate /tls/cert');
-  if (!keyMatchesCert(c.signing.key, c.signing.certPem))
-    refuse('/signing/key', 'does not match the certificate /signing/cert');
   for (const [field, pem] of [
     ['/tls/cert', c.tls.certPem],
     ['/signing/cert', c.signing.certPem],
   ] as const) {
-    const cert = new X509Certificate(pem);
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(pem);
+    } catch (err) {
+      cert = refuse(field, `is not a PEM certificate (${(err as Error).message})`);
+    }
     if (Date.parse(cert.validFrom) > now.getTime() || Date.parse(cert.validTo) <= now.getTime())
       refuse(field, `is not valid now (${cert.validFrom} to ${cert.validTo})`);
   }
+  if (!keyMatchesCert(c.tls.keyPem, c.tls.certPem))
+    refuse('/tls/key', 'does not match the certificate /tls/cert');
+  if (!keyMatchesCert(c.signing.key, c.signing.certPem))
+    refuse('/signing/key', 'does not match the certificate /signing/cert');
   try {
     createSecureContext(secureContextOptions(c.tls));
   } catch (err) {

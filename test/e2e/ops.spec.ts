@@ -8,19 +8,7 @@ import { sql } from '../../src/store/sql.js';
 import { admin, HANDLING, partnerRequest, sampleCase, tlsIdentity, token } from '../helpers/clients.js';
 import { dbKinds } from '../helpers/db.js';
 import { type Federation, startFederation } from '../helpers/federation.js';
-
-/** The value of the one sample of `name` whose labels include `labels`; undefined when none. */
-export function metric(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries(
-      [...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]),
-    );
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
+import { metric } from '../helpers/prom.js';
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
   const end = Date.now() + ms;
