@@ -51,9 +51,9 @@ export function createMetrics(country: string): Metrics {
   const registers = [registry];
   let source: ScrapeSource | undefined;
   // One database read per scrape for the open-message gauges, shared by the two that use it.
-  let open: Promise<OpenRow[]> | undefined;
-  const openRows = (): Promise<OpenRow[]> => {
-    open ??= source!.db.query<OpenRow>(sql('openByPartner')).finally(() => {
+  let open: Promise<OpenRow[] | undefined> | undefined;
+  const openRows = (): Promise<OpenRow[] | undefined> => {
+    open ??= quietly(source!.db.query<OpenRow>(sql('openByPartner'))).finally(() => {
       setImmediate(() => {
         open = undefined;
       });
@@ -123,6 +123,7 @@ export function createMetrics(country: string): Metrics {
       async collect() {
         if (!source) return;
         const rows = await openRows();
+        if (!rows) return;
         for (const p of source.config().partners) {
           const r = rows.find((x) => x.peer === p.country);
           this.set({ partner: p.country }, r ? Math.max(0, Number(r.oldest_age_s)) : 0);
@@ -137,6 +138,7 @@ export function createMetrics(country: string): Metrics {
       async collect() {
         if (!source) return;
         const rows = await openRows();
+        if (!rows) return;
         for (const p of source.config().partners) {
           this.set({ partner: p.country }, rows.find((x) => x.peer === p.country)?.open ?? 0);
         }
@@ -170,6 +172,17 @@ const VERSION = (() => {
 
 /** Gauges whose value is read when Prometheus scrapes, so they can never drift from the database. */
 function scrapeGauges(registers: Registry[], source: () => ScrapeSource | undefined, country: string): void {
+  // One GROUP BY per scrape, shared by the two gauges that read it.
+  type StateRow = { direction: string; peer: string; state: string; n: number };
+  let pending: Promise<StateRow[] | undefined> | undefined;
+  const byState = (s: ScrapeSource): Promise<StateRow[] | undefined> => {
+    pending ??= quietly(s.db.query<StateRow>(sql('metricsMessagesByState'))).finally(() => {
+      setImmediate(() => {
+        pending = undefined;
+      });
+    });
+    return pending;
+  };
   new Gauge({
     name: 'icros_build_info',
     help: 'Always 1; the labels say which build runs',
@@ -185,9 +198,8 @@ function scrapeGauges(registers: Registry[], source: () => ScrapeSource | undefi
     async collect() {
       const s = source();
       if (!s) return;
-      const rows = await s.db.query<{ direction: string; peer: string; state: string; n: number }>(
-        sql('metricsMessagesByState'),
-      );
+      const rows = await byState(s);
+      if (!rows) return;
       this.reset();
       for (const r of rows) this.set({ direction: r.direction, partner: r.peer, state: r.state }, r.n);
     },
@@ -201,9 +213,8 @@ function scrapeGauges(registers: Registry[], source: () => ScrapeSource | undefi
     async collect() {
       const s = source();
       if (!s) return;
-      const rows = await s.db.query<{ direction: string; peer: string; state: string; n: number }>(
-        sql('metricsMessagesByState'),
-      );
+      const rows = await byState(s);
+      if (!rows) return;
       for (const p of s.config().partners) {
         const n = rows
           .filter(
@@ -225,8 +236,8 @@ function scrapeGauges(registers: Registry[], source: () => ScrapeSource | undefi
     async collect() {
       const s = source();
       if (!s) return;
-      const [head] = await s.db.query<{ seq: string | number }>(sql('getAuditHead'));
-      this.set(head ? Number(head.seq) : 0);
+      const rows = await quietly(s.db.query<{ seq: string | number }>(sql('getAuditHead')));
+      if (rows) this.set(rows[0] ? Number(rows[0].seq) : 0);
     },
   });
 
@@ -253,4 +264,12 @@ function scrapeGauges(registers: Registry[], source: () => ScrapeSource | undefi
       }
     },
   });
+}
+
+/**
+ * A scrape must not fail because the database does not answer (`/readyz` reports that): the
+ * gauges read from it keep their last values and the rest of the metrics are served.
+ */
+function quietly<T>(p: Promise<T>): Promise<T | undefined> {
+  return p.catch(() => undefined);
 }
