@@ -1,7 +1,7 @@
 /**
  * Operations over a real FR → DE exchange: every metric of docs/operations.md appears with a
  * sensible value, `/readyz` lists its checks and fails on a certificate too close to expiry,
- * (the admin listener's headers and error bodies: test/security/admin.spec.ts).
+ * (the admin listener's headers and error bodies: test/e2e/ops-security.spec.ts).
  */
 import { expect } from 'chai';
 import { sql } from '../../src/store/sql.js';

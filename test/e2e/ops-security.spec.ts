@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import express from 'express';
 import { token } from '../helpers/clients.js';
 import { type Federation, startFederation } from '../helpers/federation.js';
-import { adminChecks } from './admin-checks.js';
+import { adminChecks } from '../security/admin-checks.js';
 
 describe('security: admin listener headers and error bodies', () => {
   let fed: Federation;
