@@ -9,6 +9,7 @@ import { startCheckpointer } from './audit/checkpoint.js';
 import { createAuditWriter } from './audit/writer.js';
 import type { GatewayConfig } from './config/load.js';
 import type { GatewayContext } from './context.js';
+import { IcrosError } from './errors.js';
 import { createPartnerApp } from './inbound/app.js';
 import { partnerRegistry } from './inbound/identity.js';
 import { createPartnerServer, listen } from './inbound/server.js';
@@ -17,6 +18,7 @@ import { createMetrics } from './metrics.js';
 import { type BullmqQueueOptions, createBullmqQueue } from './outbound/bullmq.js';
 import { createEmbeddedQueue, type EmbeddedQueueOptions } from './outbound/embedded.js';
 import type { DeliveryQueue } from './outbound/queue.js';
+import { createReloader, type ReloadResult, type ReloadTrigger } from './reload.js';
 import { type Db, openDb } from './store/db.js';
 import { startRetention } from './store/retention.js';
 
@@ -25,7 +27,14 @@ export interface Gateway {
   queue: DeliveryQueue;
   partnerUrl: string;
   adminUrl: string;
+  /**
+   * Stop gracefully: refuse new connections, let requests and deliveries in flight finish
+   * within `shutdownTimeoutMs` (then cut them), write the final audit checkpoint, close the
+   * queue and the database.
+   */
   stop(): Promise<void>;
+  /** Read certificates, keys and partners again and put them in use (reload.ts); never throws. */
+  reload(trigger?: ReloadTrigger): Promise<ReloadResult>;
 }
 
 export interface StartOptions extends EmbeddedQueueOptions, BullmqQueueOptions {
@@ -36,6 +45,15 @@ export interface StartOptions extends EmbeddedQueueOptions, BullmqQueueOptions {
   noWorker?: boolean;
   /** The delivery queue driver; default `bullmq` when `redis.url` (REDIS_URL) is set, else `embedded`. */
   driver?: 'embedded' | 'bullmq';
+  /**
+   * Where a reload (SIGHUP, file change) reads the config again, e.g. `() => loadConfig(file)`.
+   * Without it a reload has nothing to read and is refused.
+   */
+  reloadConfig?: () => GatewayConfig;
+  /** The config file, watched along with the PEM files it names. */
+  configFile?: string;
+  /** Watch the config and PEM files and reload on change, after this many ms of quiet. */
+  watchDebounceMs?: number;
 }
 
 export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<Gateway> {
@@ -50,6 +68,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     now: opts.now ?? (() => new Date()),
     metrics: createMetrics(config.country),
   };
+  // Gauges read at scrape time follow ctx, whose config changes on a reload.
+  ctx.metrics.bind({ db, config: () => ctx.config, now: () => ctx.now() });
   const driver = opts.driver ?? (config.redis ? 'bullmq' : 'embedded');
   const queue = driver === 'bullmq' ? createBullmqQueue(ctx, opts) : createEmbeddedQueue(ctx, opts);
   const partnerServer = createPartnerServer(config, createPartnerApp(ctx));
@@ -74,6 +94,19 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     intervalMs: Math.min(5_000, config.audit.checkpointIntervalMs),
   });
   const retention = startRetention(ctx);
+  const reloader = createReloader({
+    ctx,
+    partnerServer,
+    queue,
+    load:
+      opts.reloadConfig ??
+      (() => {
+        throw new IcrosError('CONFIG_UNREADABLE', 'this gateway was started without a config file to reload');
+      }),
+    ...(opts.configFile ? { configFile: opts.configFile } : {}),
+  });
+  const unwatch =
+    opts.reloadConfig && opts.watchDebounceMs !== undefined ? reloader.watch(opts.watchDebounceMs) : () => {};
   const partnerUrl = `https://${hostForUrl(config.listen.partner.host)}:${partnerPort}`;
   const adminUrl = `http://${hostForUrl(config.listen.admin.host)}:${adminPort}`;
   log.info('gateway started', {
@@ -90,10 +123,25 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     queue,
     partnerUrl,
     adminUrl,
+    reload: (trigger = 'api') => reloader.reload(trigger),
     stop() {
       stopped ??= (async () => {
-        await Promise.all([closeServer(partnerServer), closeServer(adminServer)]);
-        await queue.stop();
+        unwatch();
+        const deadline = Date.now() + ctx.config.shutdownTimeoutMs;
+        log.info('gateway stopping: no new connections; waiting for requests and deliveries in flight', {
+          country: config.country,
+          timeoutMs: ctx.config.shutdownTimeoutMs,
+        });
+        // Listeners and the delivery worker drain side by side, under one deadline.
+        await Promise.all([
+          closeServer(partnerServer, deadline),
+          closeServer(adminServer, deadline),
+          withDeadline(queue.stop(), deadline, () =>
+            log.warn(
+              'deliveries still in flight at the shutdown timeout; their leases expire and they are retried',
+            ),
+          ),
+        ]);
         await retention.stop();
         await checkpointer.stop();
         // The head at shutdown, signed: the log cannot lose its tail unnoticed while stopped.
@@ -112,12 +160,39 @@ function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
+/**
+ * Stop listening at once (new connections are refused), close keep-alive connections as
+ * soon as they are idle, and cut whatever is still open at `deadline`.
+ */
 function closeServer(
   server: Server & { closeAllConnections?: () => void; closeIdleConnections?: () => void },
+  deadline: number,
 ): Promise<void> {
   return new Promise((resolve) => {
-    server.close(() => resolve());
+    const idle = setInterval(() => server.closeIdleConnections?.(), 50);
+    const cut = setTimeout(
+      () => {
+        log.warn('requests still in flight at the shutdown timeout: connections closed');
+        server.closeAllConnections?.();
+      },
+      Math.max(0, deadline - Date.now()),
+    );
+    server.close(() => {
+      clearInterval(idle);
+      clearTimeout(cut);
+      resolve();
+    });
     server.closeIdleConnections?.();
-    setTimeout(() => server.closeAllConnections?.(), 2_000).unref();
   });
+}
+
+/** Wait for `p`, or until `deadline` (then call `onTimeout` and go on). */
+async function withDeadline(p: Promise<void>, deadline: number, onTimeout: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()));
+  });
+  const r = await Promise.race([p.then(() => 'done' as const), late]);
+  clearTimeout(timer);
+  if (r === 'late') onTimeout();
 }

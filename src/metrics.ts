@@ -3,7 +3,21 @@
  * several gateways in one process (tests, the demo) never mix their figures. Served at
  * `GET /metrics` on the admin listener.
  */
+
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { GatewayConfig } from './config/load.js';
+import type { Db } from './store/db.js';
+import { sql } from './store/sql.js';
+
+/** Where the gauges computed at scrape time read from (bound once the gateway has a database). */
+export interface ScrapeSource {
+  db: Db;
+  /** The current config: it changes when certificates are rotated (reload.ts). */
+  config(): GatewayConfig;
+  now(): Date;
+}
 
 export interface Metrics {
   registry: Registry;
@@ -21,14 +35,55 @@ export interface Metrics {
   openMessages: Gauge<'partner'>;
   /** 1 while the partner's circuit is open. */
   circuitOpen: Gauge<'partner'>;
+  /** Receipts this gateway issued (inbound) or received and verified (outbound), by partner. */
+  receipts: Counter<'direction' | 'partner'>;
+  /** Partner requests answered with a problem, by error code (PARTNER_UNKNOWN has no partner). */
+  inboundRejections: Counter<'code' | 'partner'>;
+  /** Certificate and key reloads (SIGHUP, file change) by trigger and result (applied, unchanged, refused). */
+  configReloads: Counter<'trigger' | 'result'>;
+  /** Let the gauges computed at scrape time (messages, queue depth, audit head, certificate expiry) read. */
+  bind(source: ScrapeSource): void;
 }
 
 export function createMetrics(country: string): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels({ gateway: country });
   const registers = [registry];
+  let source: ScrapeSource | undefined;
+  // One database read per scrape for the open-message gauges, shared by the two that use it.
+  let open: Promise<OpenRow[] | undefined> | undefined;
+  const openRows = (): Promise<OpenRow[] | undefined> => {
+    open ??= quietly(source!.db.query<OpenRow>(sql('openByPartner'))).finally(() => {
+      setImmediate(() => {
+        open = undefined;
+      });
+    });
+    return open;
+  };
+  scrapeGauges(registers, () => source, country);
   return {
     registry,
+    bind(s) {
+      source = s;
+    },
+    receipts: new Counter({
+      name: 'icros_receipts_total',
+      help: 'Signed receipts issued to partners (direction="issued") and received and verified from them (direction="received")',
+      labelNames: ['direction', 'partner'],
+      registers,
+    }),
+    inboundRejections: new Counter({
+      name: 'icros_inbound_rejections_total',
+      help: 'Partner requests answered with a problem, by error code (docs/errors.md)',
+      labelNames: ['code', 'partner'],
+      registers,
+    }),
+    configReloads: new Counter({
+      name: 'icros_config_reloads_total',
+      help: 'Certificate and key reloads by trigger (SIGHUP, file) and result (applied, unchanged, refused)',
+      labelNames: ['trigger', 'result'],
+      registers,
+    }),
     attempts: new Counter({
       name: 'icros_delivery_attempts_total',
       help: 'Outbound delivery attempts by partner and result',
@@ -65,12 +120,29 @@ export function createMetrics(country: string): Metrics {
       help: 'Age of the oldest undelivered outbound message per partner',
       labelNames: ['partner'],
       registers,
+      async collect() {
+        if (!source) return;
+        const rows = await openRows();
+        if (!rows) return;
+        for (const p of source.config().partners) {
+          const r = rows.find((x) => x.peer === p.country);
+          this.set({ partner: p.country }, r ? Math.max(0, Number(r.oldest_age_s)) : 0);
+        }
+      },
     }),
     openMessages: new Gauge({
       name: 'icros_open_messages',
       help: 'Undelivered outbound messages (queued, retrying, sending) per partner',
       labelNames: ['partner'],
       registers,
+      async collect() {
+        if (!source) return;
+        const rows = await openRows();
+        if (!rows) return;
+        for (const p of source.config().partners) {
+          this.set({ partner: p.country }, rows.find((x) => x.peer === p.country)?.open ?? 0);
+        }
+      },
     }),
     circuitOpen: new Gauge({
       name: 'icros_circuit_open',
@@ -79,4 +151,125 @@ export function createMetrics(country: string): Metrics {
       registers,
     }),
   };
+}
+
+interface OpenRow {
+  peer: string;
+  open: number;
+  oldest_age_s: number;
+}
+
+const DAY_MS = 86_400_000;
+const VERSION = (() => {
+  try {
+    return (
+      JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+    ).version;
+  } catch {
+    return 'unknown';
+  }
+})();
+
+/** Gauges whose value is read when Prometheus scrapes, so they can never drift from the database. */
+function scrapeGauges(registers: Registry[], source: () => ScrapeSource | undefined, country: string): void {
+  // One GROUP BY per scrape, shared by the two gauges that read it.
+  type StateRow = { direction: string; peer: string; state: string; n: number };
+  let pending: Promise<StateRow[] | undefined> | undefined;
+  const byState = (s: ScrapeSource): Promise<StateRow[] | undefined> => {
+    pending ??= quietly(s.db.query<StateRow>(sql('metricsMessagesByState'))).finally(() => {
+      setImmediate(() => {
+        pending = undefined;
+      });
+    });
+    return pending;
+  };
+  new Gauge({
+    name: 'icros_build_info',
+    help: 'Always 1; the labels say which build runs',
+    labelNames: ['version', 'node'],
+    registers,
+  }).set({ version: VERSION, node: process.versions.node }, 1);
+
+  new Gauge({
+    name: 'icros_messages',
+    help: 'Messages stored, by direction (in, out), partner and state',
+    labelNames: ['direction', 'partner', 'state'],
+    registers,
+    async collect() {
+      const s = source();
+      if (!s) return;
+      const rows = await byState(s);
+      if (!rows) return;
+      this.reset();
+      for (const r of rows) this.set({ direction: r.direction, partner: r.peer, state: r.state }, r.n);
+    },
+  });
+
+  new Gauge({
+    name: 'icros_queue_depth',
+    help: 'Outbound messages waiting for an attempt (queued or retrying), per partner',
+    labelNames: ['partner'],
+    registers,
+    async collect() {
+      const s = source();
+      if (!s) return;
+      const rows = await byState(s);
+      if (!rows) return;
+      for (const p of s.config().partners) {
+        const n = rows
+          .filter(
+            (r) =>
+              r.direction === 'out' &&
+              r.peer === p.country &&
+              (r.state === 'queued' || r.state === 'retrying'),
+          )
+          .reduce((sum, r) => sum + r.n, 0);
+        this.set({ partner: p.country }, n);
+      }
+    },
+  });
+
+  new Gauge({
+    name: 'icros_audit_head_seq',
+    help: 'Sequence number of the last event in the audit chain',
+    registers,
+    async collect() {
+      const s = source();
+      if (!s) return;
+      const rows = await quietly(s.db.query<{ seq: string | number }>(sql('getAuditHead')));
+      if (rows) this.set(rows[0] ? Number(rows[0].seq) : 0);
+    },
+  });
+
+  new Gauge({
+    name: 'icros_certificate_expiry_days',
+    help: 'Days until a certificate expires: own TLS and signing certificates, and each partner signing certificate (by kid)',
+    labelNames: ['cert', 'partner', 'kid'],
+    registers,
+    collect() {
+      const s = source();
+      if (!s) return;
+      const config = s.config();
+      const now = s.now().getTime();
+      const days = (cert: X509Certificate) => (Date.parse(cert.validTo) - now) / DAY_MS;
+      this.reset();
+      this.set({ cert: 'tls', partner: country, kid: '' }, days(new X509Certificate(config.tls.certPem)));
+      this.set(
+        { cert: 'signing', partner: country, kid: config.signing.kid },
+        days(new X509Certificate(config.signing.certPem)),
+      );
+      for (const p of config.partners) {
+        for (const k of p.signingKeys)
+          this.set({ cert: 'partner-signing', partner: p.country, kid: k.kid }, days(k.cert));
+      }
+    },
+  });
+}
+
+/**
+ * A scrape must not fail because the database does not answer (`/readyz` reports that): the
+ * gauges read from it keep their last values and the rest of the metrics are served.
+ */
+function quietly<T>(p: Promise<T>): Promise<T | undefined> {
+  return p.catch(() => undefined);
 }

@@ -4,6 +4,7 @@
  * listens itself (`main.ts` does).
  */
 import express from 'express';
+import helmet from 'helmet';
 import type { GatewayContext } from '../context.js';
 import { exportReport, nationalFormat, SHARED_FORMAT } from '../convert/registry.js';
 import { parseUntrustedJson } from '../envelope/json.js';
@@ -16,6 +17,7 @@ import { sql } from '../store/sql.js';
 import { auditRouter } from './audit.js';
 import { authenticate, type Principal, requireRole } from './auth.js';
 import { serveOpenApi } from './openapi.js';
+import { readyz } from './readyz.js';
 import { ingestReports } from './reports.js';
 import { usersRouter } from './users.js';
 
@@ -26,27 +28,14 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestId);
+  // Security headers on every admin answer (nosniff, no framing, no referrer, a strict CSP).
+  app.use(helmet());
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  // Ready when the database answers. The queue is reported but does not decide: without
-  // Redis the gateway still receives messages and queues forwards in the outbox, and every
-  // replica shares one Redis, so failing readiness on it would stop inbound traffic too.
-  app.get('/readyz', async (_req, res) => {
-    const queueHealth = queue.health ? await queue.health() : { ok: true };
-    const queueState = {
-      driver: queue.driver,
-      status: queueHealth.ok ? 'ok' : 'unavailable',
-      ...(queueHealth.detail ? { detail: queueHealth.detail } : {}),
-    };
-    try {
-      await ctx.db.query('SELECT 1');
-      res.json({ status: 'ready', country: ctx.config.country, queue: queueState });
-    } catch {
-      res.status(503).json({ status: 'unavailable', reason: 'database', queue: queueState });
-    }
-  });
+  // Database, keys and own certificates decide; the queue is reported (readyz.ts says why).
+  app.get('/readyz', readyz(ctx, queue));
 
   // Prometheus scrapes the admin listener, which is not exposed to partners (docs/operations.md).
   app.get('/metrics', async (_req, res) => {

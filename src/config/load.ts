@@ -80,6 +80,12 @@ export interface GatewayConfig {
   audit: { checkpointEvery: number; checkpointIntervalMs: number };
   retention: { intervalMs: number };
   logLevel: 'error' | 'warn' | 'info' | 'debug';
+  /** `/readyz` fails when an own certificate expires within `minCertDays`. */
+  readiness: { minCertDays: number };
+  /** How long a graceful stop waits for in-flight requests and deliveries. */
+  shutdownTimeoutMs: number;
+  /** Absolute paths of every PEM file read (TLS, signing, partners' certificates): the reload watcher's list. */
+  files: string[];
   /** Folder of the config file; relative paths were resolved against it. */
   baseDir: string;
 }
@@ -138,7 +144,11 @@ export function buildConfig(doc: Record<string, unknown>, baseDir: string, sourc
   }
   // biome-ignore lint/suspicious/noExplicitAny: validated against the schema just above
   const c = d as any;
-  const read = (p: string, field: string) => readPem(path.resolve(baseDir, p), field, source);
+  const files: string[] = [];
+  const read = (p: string, field: string) => {
+    files.push(path.resolve(baseDir, p));
+    return readPem(path.resolve(baseDir, p), field, source);
+  };
 
   const signingCertPem = read(c.signing.cert, '/signing/cert');
   const signing = {
@@ -196,6 +206,9 @@ export function buildConfig(doc: Record<string, unknown>, baseDir: string, sourc
     audit: c.audit,
     retention: c.retention,
     logLevel: c.logLevel,
+    readiness: c.readiness,
+    shutdownTimeoutMs: c.shutdownTimeoutMs,
+    files,
     baseDir,
   };
   if (config.database.dir) config.database.dir = path.resolve(baseDir, config.database.dir);

@@ -39,6 +39,10 @@ export function errorHandler(err: unknown, _req: Request, res: Response, _next: 
 
 export function normalizeHttpError(err: unknown): unknown {
   if (err instanceof IcrosError) return err;
+  // The router could not percent-decode a path parameter: the caller's URL, not our fault.
+  if (err instanceof URIError && (err as { status?: number }).status === 400) {
+    return new IcrosError('REQUEST_INVALID', 'a path segment is not valid percent-encoding', { cause: err });
+  }
   const type = (err as { type?: string })?.type;
   const map: Record<string, [ErrorCode, string]> = {
     'entity.too.large': ['PAYLOAD_TOO_LARGE', 'the request body exceeds the size limit'],

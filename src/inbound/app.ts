@@ -65,6 +65,8 @@ export function createPartnerApp(ctx: GatewayContext): express.Express {
     async (req, res) => {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const result = await receiveMessage(ctx, res.locals.partner, body);
+      if (result.status === 201)
+        ctx.metrics.receipts.inc({ direction: 'issued', partner: res.locals.partner.country });
       log.info('message accepted', {
         partner: res.locals.partner.country,
         messageId: result.envelope?.id,
@@ -92,6 +94,10 @@ export function createPartnerApp(ctx: GatewayContext): express.Express {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const { receiptJws, outcomes } = await receiveBatch(ctx, res.locals.partner, parseBatch(body));
       const count = (s: string) => outcomes.filter((o) => o.status === s).length;
+      ctx.metrics.receipts.inc(
+        { direction: 'issued', partner: res.locals.partner.country },
+        count('accepted'),
+      );
       log.info('batch received', {
         partner: res.locals.partner.country,
         messages: outcomes.length,
@@ -115,6 +121,7 @@ export function createPartnerApp(ctx: GatewayContext): express.Express {
 async function auditRejection(ctx: GatewayContext, req: Request, res: Response, err: unknown): Promise<void> {
   const code = err instanceof IcrosError ? err.code : 'INTERNAL';
   const partner: string | undefined = res.locals.partner?.country;
+  ctx.metrics.inboundRejections.inc({ code, partner: partner ?? 'unknown' });
   log.warn('partner request rejected', { partner, code, path: req.path });
   if (code === 'RATE_LIMITED') return;
   try {

@@ -534,6 +534,7 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
       }
     },
     partners: () => lanes.status(),
+    reload: () => lanes.reload(),
     async maintain() {
       await maintain(0);
       // Rows found missing (or new) are in Redis once maintain() returns.

@@ -130,6 +130,7 @@ function recordDelivered(
 function countDelivered(ctx: GatewayContext, partner: Partner, row: OutboxRow): void {
   ctx.metrics.attempts.inc({ partner: partner.country, result: 'delivered' });
   ctx.metrics.delivered.inc({ partner: partner.country });
+  ctx.metrics.receipts.inc({ direction: 'received', partner: partner.country });
   ctx.metrics.deliveryLatency.observe(
     { partner: partner.country },
     Math.max(0, (ctx.now().getTime() - new Date(row.created_at).getTime()) / 1000),

@@ -138,6 +138,7 @@ export function createEmbeddedQueue(ctx: GatewayContext, opts: EmbeddedQueueOpti
     kick: nudge,
     partners: () => lanes.status(),
     maintain: () => maintain(0),
+    reload: () => lanes.reload(),
     async stop() {
       running = false;
       clearInterval(maintenance);

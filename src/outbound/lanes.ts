@@ -212,6 +212,25 @@ export class Lanes {
     }));
   }
 
+  /**
+   * After a reload (reload.ts): each lane takes its partner's new registry entry and a client
+   * with the new TLS material; the old client finishes the requests it has, then closes. A
+   * partner no longer registered loses its lane.
+   */
+  reload(): void {
+    for (const [country, lane] of this.lanes) {
+      const old = lane.client;
+      const partner = this.ctx.registry.byCountry(country);
+      if (partner) {
+        lane.partner = partner;
+        lane.client = createPartnerClient(this.ctx.config, partner);
+      } else {
+        this.lanes.delete(country);
+      }
+      void old.close().catch(() => {});
+    }
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.lanes.values()].map((l) => l.client.close()));
     this.lanes.clear();

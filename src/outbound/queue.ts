@@ -17,6 +17,8 @@ export interface DeliveryQueue {
   maintain(): Promise<void>;
   /** Stop claiming; wait for the attempts in flight. */
   stop(): Promise<void>;
+  /** Certificates or partners were reloaded (reload.ts): rebuild each partner's client from `ctx`. */
+  reload?(): void;
   /** Whether the queue's backend answers (`/readyz`); absent when there is none (embedded). */
   health?(): Promise<{ ok: boolean; detail?: string }>;
 }

@@ -1,0 +1,103 @@
+/**
+ * Gateways on a dev PKI of their own, for tests that change certificate and config files on
+ * disk (rotation, shutdown, the security scan): the shared test PKI of federation.ts must
+ * stay as it is for every other spec of the run.
+ */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { type GatewayConfig, loadConfig } from '../../src/config/load.js';
+import { type Gateway, startGateway } from '../../src/main.js';
+import { initPki } from '../../src/pki/init.js';
+import { type Issued, issueSigningCert, issueTlsCert } from '../../src/pki/issue.js';
+import { type DbKind, testDb } from './db.js';
+import { freePort } from './federation.js';
+
+export type Ports = Record<string, { partner: number; admin: number }>;
+
+export async function ownPki(countries: string[]): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'icros-ops-pki-'));
+  await initPki({ dir, countries });
+  return dir;
+}
+
+export async function freePorts(countries: string[]): Promise<Ports> {
+  const ports: Ports = {};
+  for (const cc of countries) ports[cc] = { partner: await freePort(), admin: await freePort() };
+  return ports;
+}
+
+/**
+ * Read `pki/cc/gateway.json` as it is on disk now, with this run's ports, an in-memory
+ * database and quick delivery settings; what a reload reads again.
+ */
+export function configOf(pki: string, cc: string, ports: Ports): GatewayConfig {
+  const file = path.join(pki, cc, 'gateway.json');
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as { partners: { country: string }[] };
+  return loadConfig(
+    file,
+    {
+      listen: { partner: { port: ports[cc]!.partner }, admin: { port: ports[cc]!.admin } },
+      database: { memory: true, dir: undefined },
+      partners: doc.partners.map((p) => ({
+        ...p,
+        url: `https://127.0.0.1:${ports[p.country]?.partner ?? 1}`,
+      })),
+      delivery: { baseDelayMs: 20, maxDelayMs: 200, pollIntervalMs: 50, requestTimeoutMs: 3000 },
+      logLevel: 'error',
+    },
+    {},
+  );
+}
+
+/** Start `cc` on `kind` storage, reloading from its gateway.json (and watching it when `watchMs`). */
+export async function startOwn(
+  pki: string,
+  cc: string,
+  ports: Ports,
+  kind: DbKind,
+  watchMs?: number,
+): Promise<{ gw: Gateway; close(): Promise<void> }> {
+  const { db } = await testDb(kind);
+  const gw = await startGateway(configOf(pki, cc, ports), {
+    db,
+    reloadConfig: () => configOf(pki, cc, ports),
+    configFile: path.join(pki, cc, 'gateway.json'),
+    ...(watchMs !== undefined ? { watchDebounceMs: watchMs } : {}),
+  });
+  return {
+    gw,
+    async close() {
+      await gw.stop();
+      await db.close();
+    },
+  };
+}
+
+export function caOf(pki: string): Issued {
+  return {
+    certPem: readFileSync(path.join(pki, 'ca.crt'), 'utf8'),
+    keyPem: readFileSync(path.join(pki, 'ca.key'), 'utf8'),
+  };
+}
+
+export function newTlsCert(pki: string, cc: string): Issued {
+  return issueTlsCert(caOf(pki), { commonName: `${cc} gateway (rotated)`, country: cc });
+}
+
+export function newSigningCert(pki: string, cc: string): Issued {
+  return issueSigningCert(caOf(pki), { commonName: `${cc} message signing (rotated)`, country: cc });
+}
+
+/** Replace a file the way an operator should: write beside it, then rename over it. */
+export function swapFile(file: string, text: string): void {
+  writeFileSync(`${file}.new`, text, { mode: 0o600 });
+  renameSync(`${file}.new`, file);
+}
+
+export function editJson(file: string, edit: (doc: Record<string, unknown>) => void): void {
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  edit(doc);
+  swapFile(file, `${JSON.stringify(doc, null, 2)}\n`);
+}
