@@ -25,9 +25,7 @@ export function identify(
   socket: TLSSocket,
   registry: PartnerRegistry,
 ): { partner: Partner; fingerprint: string } {
-  // `authorized` is true only when the chain verified against our trust anchors.
-  const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
-  const fingerprint = cert && 'fingerprint256' in cert ? cert.fingerprint256 : undefined;
+  const fingerprint = peerFingerprint(socket);
   if (!fingerprint)
     throw new IcrosError('PARTNER_UNKNOWN', 'no verified client certificate on this connection');
   const partner = registry.byFingerprint(fingerprint);
@@ -38,4 +36,16 @@ export function identify(
     );
   }
   return { partner, fingerprint };
+}
+
+/** A connection's client certificate does not change (TLS 1.3 has no renegotiation): read it once. */
+const fingerprints = new WeakMap<TLSSocket, string | undefined>();
+
+function peerFingerprint(socket: TLSSocket): string | undefined {
+  if (fingerprints.has(socket)) return fingerprints.get(socket);
+  // `authorized` is true only when the chain verified against our trust anchors.
+  const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
+  const fingerprint = cert && 'fingerprint256' in cert ? cert.fingerprint256 : undefined;
+  fingerprints.set(socket, fingerprint);
+  return fingerprint;
 }
