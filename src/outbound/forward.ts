@@ -10,6 +10,7 @@ import { MESSAGE_TYP, signJws } from '../envelope/sign.js';
 import { IcrosError } from '../errors.js';
 import { type CaseV1, type EnvelopeV1, type Handling, validateEnvelope } from '../schema/validators.js';
 import { sql } from '../store/sql.js';
+import { assertForwardAllowed, type HandledCase } from './handling.js';
 
 export interface ForwardRequest {
   caseId: string;
@@ -37,13 +38,16 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
       );
     }
   }
-  const [row] = await ctx.db.query<{ doc: CaseV1; withdrawn_at: Date | null }>(sql('getCase'), [req.caseId]);
+  const [row] = await ctx.db.query<HandledCase & { doc: CaseV1; withdrawn_at: Date | null }>(sql('getCase'), [
+    req.caseId,
+  ]);
   if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${req.caseId}`);
   if ((row.doc as { erased?: boolean }).erased) {
     throw new IcrosError('CASE_ERASED', `case ${req.caseId} was erased at the end of its retention period`);
   }
   if (row.withdrawn_at)
-    throw new IcrosError('REQUEST_INVALID', `case ${req.caseId} was withdrawn and cannot be forwarded`);
+    throw new IcrosError('CASE_WITHDRAWN', `case ${req.caseId} was withdrawn and cannot be forwarded`);
+  assertForwardAllowed(row);
 
   const sentAt = ctx.now().toISOString();
   const signed = await Promise.all(
