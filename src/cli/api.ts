@@ -37,10 +37,16 @@ export interface Profile {
 
 const PROFILE_KEYS = ['server', 'token', 'legalBasis'] as const;
 
+/** An environment variable; set but empty counts as unset. */
+function env(name: string): string | undefined {
+  return process.env[name] || undefined;
+}
+
 /** The profile file to read and whether it must exist (named explicitly). */
 export function profilePath(opts: ApiOptions): { file: string; explicit: boolean } {
   if (opts.profile) return { file: opts.profile, explicit: true };
-  if (process.env.ICROS_CONFIG) return { file: process.env.ICROS_CONFIG, explicit: true };
+  const named = env('ICROS_CONFIG');
+  if (named) return { file: named, explicit: true };
   const base = process.env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config');
   return { file: path.join(base, 'icros', 'cli.json'), explicit: false };
 }
@@ -98,7 +104,7 @@ export function readProfile(opts: ApiOptions): Profile {
 
 /** Whether a server is configured anywhere (flag, environment, profile). */
 export function hasServer(opts: ApiOptions): boolean {
-  return Boolean(opts.server || process.env.ICROS_SERVER || readProfile(opts).server);
+  return Boolean(opts.server || env('ICROS_SERVER') || readProfile(opts).server);
 }
 
 export function resolveApi(opts: ApiOptions): Api {
@@ -107,8 +113,8 @@ export function resolveApi(opts: ApiOptions): Api {
     profile ??= readProfile(opts);
     return profile[k];
   };
-  const server = (opts.server ?? process.env.ICROS_SERVER ?? fromProfile('server'))?.replace(/\/+$/, '');
-  const token = opts.token ?? process.env.ICROS_TOKEN ?? fromProfile('token');
+  const server = (opts.server ?? env('ICROS_SERVER') ?? fromProfile('server'))?.replace(/\/+$/, '');
+  const token = opts.token ?? env('ICROS_TOKEN') ?? fromProfile('token');
   if (!server)
     throw new UsageError('give the admin API with --server URL (or ICROS_SERVER, or a CLI profile)');
   if (!token) throw new UsageError('give a token with --token (or ICROS_TOKEN, or a CLI profile)');
