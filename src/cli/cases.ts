@@ -107,9 +107,12 @@ const EXTENSIONS: [RegExp, string][] = [
 export async function runCasesExport(ids: string[], opts: ExportOptions): Promise<void> {
   const api = resolveApi(opts);
   const unique = [...new Set(ids)];
-  const isDir = opts.out !== undefined && existsSync(opts.out) && statSync(opts.out).isDirectory();
+  const isDir =
+    opts.out !== undefined &&
+    (/[/\\]$/.test(opts.out) || (existsSync(opts.out) && statSync(opts.out).isDirectory()));
   if (unique.length > 1 && !opts.out) throw new UsageError('exporting several cases needs --out DIR');
-  if (unique.length > 1 && opts.out && !isDir) mkdirSync(opts.out, { recursive: true });
+  if (opts.out && (isDir || unique.length > 1))
+    writable(() => mkdirSync(opts.out!, { recursive: true }), opts.out);
   const intoDir = unique.length > 1 || isDir;
 
   const bar =
@@ -144,7 +147,8 @@ export async function runCasesExport(ids: string[], opts: ExportOptions): Promis
         if (!opts.out) process.stdout.write(body);
         else {
           file = intoDir ? path.join(opts.out, `${id}.${opts.format}.${ext}`) : opts.out;
-          writeFileSync(file, body);
+          const target = file;
+          writable(() => writeFileSync(target, body), target);
         }
         results.push({
           id,
@@ -177,5 +181,16 @@ export async function runCasesExport(ids: string[], opts: ExportOptions): Promis
   if (failed) {
     process.stderr.write(`icros: ${failed} of ${unique.length} case(s) not exported\n`);
     process.exitCode = 1;
+  }
+}
+
+/** A file or folder that cannot be written is a bad --out: exit 2 with the system's reason. */
+function writable(fn: () => void, where: string): void {
+  try {
+    fn();
+  } catch (err) {
+    throw new UsageError(
+      `cannot write ${where} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check --out`,
+    );
   }
 }

@@ -42,6 +42,9 @@ for (const kind of dbKinds()) {
     }
 
     async function delivered(cc: string, id: string) {
+      // FR starts without its worker (the ordering test queues behind a waiting transfer);
+      // whoever waits for a delivery first starts it (start() is idempotent).
+      fed.gateways.FR!.queue.start();
       return waitFor(`message ${id} delivered`, async () => {
         const m = await call(cc, 'GET', `/api/messages/${id}`);
         return m.json.state === 'delivered' ? m.json : undefined;
@@ -49,7 +52,7 @@ for (const kind of dbKinds()) {
     }
 
     before(async () => {
-      // FR's worker starts in the first test, after it has queued a transfer and its withdrawal.
+      // FR's worker starts at the first wait for a delivery (see delivered()).
       fed = await startFederation(kind, ['FR', 'DE', 'BE'], { FR: { noWorker: true } });
     });
     after(async () => fed?.stop());
@@ -68,7 +71,6 @@ for (const kind of dbKinds()) {
       );
       expect(row).to.deep.equal({ predecessor: transfer!.id, type: 'case.withdraw' });
 
-      fed.gateways.FR!.queue.start();
       const [a, b] = [await delivered('FR', transfer!.id), await delivered('FR', withdrawal)];
       expect(Date.parse(a.delivered_at)).to.be.at.most(Date.parse(b.delivered_at));
       const atDe = await call('DE', 'GET', `/api/cases/${c.id}`);
