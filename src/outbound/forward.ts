@@ -73,6 +73,9 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
   );
 
   await ctx.tx(async (q) => {
+    const [state] = await q.query<{ withdrawn_at: Date | null }>(sql('lockCaseForSend'), [row.doc.id]);
+    if (state?.withdrawn_at)
+      throw new IcrosError('CASE_WITHDRAWN', `case ${req.caseId} was withdrawn and cannot be forwarded`);
     for (const { envelope, jws, digest } of signed) {
       await q.query(sql('insertOutbound'), [
         envelope.id,

@@ -47,6 +47,30 @@ export async function withdrawCase(ctx: GatewayContext, req: WithdrawRequest): P
       `case ${req.caseId} was already withdrawn at ${new Date(row.withdrawn_at).toISOString()}`,
     );
   }
+  // A forward committed between reading the recipients and the transaction would miss its
+  // withdrawal: the transaction reads them again after locking the case, and on a change
+  // everything is signed again for the new set.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await withdrawOnce(ctx, req, row);
+    } catch (err) {
+      if (!(err instanceof RecipientsChanged) || attempt >= 3) throw err;
+    }
+  }
+}
+
+/** Thrown inside the transaction when the recipients are not those signed for. */
+class RecipientsChanged extends IcrosError {
+  constructor() {
+    super('INTERNAL', 'the case was forwarded while it was being withdrawn; try again');
+  }
+}
+
+async function withdrawOnce(
+  ctx: GatewayContext,
+  req: WithdrawRequest,
+  row: HandledCase,
+): Promise<QueuedMessage[]> {
   const recipients = await ctx.db.query<{ peer: string; jws: string }>(sql('caseRecipients'), [req.caseId]);
   const fallback = effectiveHandling(row) ?? { tlp: 'AMBER' as const, code: 'H1' as const };
   const sentAt = ctx.now().toISOString();
@@ -84,6 +108,10 @@ export async function withdrawCase(ctx: GatewayContext, req: WithdrawRequest): P
     // A concurrent withdrawal committed first: this one writes nothing.
     if (versions.length === 0)
       throw new IcrosError('CASE_WITHDRAWN', `case ${req.caseId} was already withdrawn`);
+    const now = await q.query<{ peer: string }>(sql('caseRecipients'), [req.caseId]);
+    const signedFor = new Set(signed.map((s) => s.envelope.to));
+    if (now.length !== signedFor.size || now.some((r) => !signedFor.has(r.peer)))
+      throw new RecipientsChanged();
     for (const { envelope, jws, digest } of signed) {
       await q.query(sql('insertOutbound'), [
         envelope.id,

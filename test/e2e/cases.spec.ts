@@ -127,6 +127,24 @@ for (const kind of dbKinds()) {
       });
     });
 
+    it('a forward racing a withdrawal is either refused or withdrawn too, never missed', async () => {
+      for (let i = 0; i < 6; i++) {
+        const c = await ingest();
+        await forward('FR', c.id, ['DE']);
+        const [fwd, w] = await Promise.all([
+          call('FR', 'POST', `/api/cases/${c.id}/forward`, { to: ['BE'], handling: HANDLING }),
+          call('FR', 'POST', `/api/cases/${c.id}/withdraw`, { purpose: 'race' }),
+        ]);
+        expect(w.status, JSON.stringify(w.json)).to.equal(202);
+        const to = w.json.messages.map((m: { to: string }) => m.to).sort();
+        if (fwd.status === 202) expect(to, `round ${i}`).to.deep.equal(['BE', 'DE']);
+        else {
+          expect(fwd.json.code, `round ${i}`).to.equal('CASE_WITHDRAWN');
+          expect(to, `round ${i}`).to.deep.equal(['DE']);
+        }
+      }
+    });
+
     it('refuses to withdraw a case we received (only its origin can), and one never sent is withdrawn locally', async () => {
       const c = await ingest();
       const [m] = await forward('FR', c.id, ['DE']);
