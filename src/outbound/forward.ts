@@ -10,7 +10,7 @@ import { MESSAGE_TYP, signJws } from '../envelope/sign.js';
 import { IcrosError } from '../errors.js';
 import { type CaseV1, type EnvelopeV1, type Handling, validateEnvelope } from '../schema/validators.js';
 import { sql } from '../store/sql.js';
-import { assertForwardAllowed, type HandledCase } from './handling.js';
+import { assertForwardAllowed, assertNotRelaxed, type HandledCase } from './handling.js';
 
 export interface ForwardRequest {
   caseId: string;
@@ -48,6 +48,7 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
   if (row.withdrawn_at)
     throw new IcrosError('CASE_WITHDRAWN', `case ${req.caseId} was withdrawn and cannot be forwarded`);
   assertForwardAllowed(row);
+  assertNotRelaxed(row, req.handling);
 
   const sentAt = ctx.now().toISOString();
   const signed = await Promise.all(

@@ -49,3 +49,48 @@ export function assertForwardAllowed(c: HandledCase): void {
     }
   }
 }
+
+/** FIRST TLP 2.0, least to most restrictive. */
+const TLP_ORDER = ['CLEAR', 'GREEN', 'AMBER', 'AMBER+STRICT', 'RED'];
+
+/**
+ * A received case goes onward under handling at least as strict as it came with (docs/schema.md:
+ * a forward may restrict, never relax): a TLP no lower, and the provider's H1 or H3 kept as it
+ * is (SIENA codes are the provider's conditions, not ours to change). Located at the field.
+ */
+export function assertNotRelaxed(c: HandledCase, next: Partial<Handling> | undefined): void {
+  if (!c.received_from || !next || typeof next !== 'object') return;
+  const rank = (t: unknown) => TLP_ORDER.indexOf(String(t));
+  const floor = [c.handling?.tlp, c.doc.handling?.tlp].filter(Boolean).sort((a, b) => rank(b) - rank(a))[0];
+  if (floor && rank(next.tlp) >= 0 && rank(next.tlp) < rank(floor)) {
+    throw new IcrosError(
+      'REQUEST_INVALID',
+      `case ${c.id} came from ${c.received_from} under TLP:${floor}: forward it under TLP:${floor} or stricter`,
+      {
+        errors: [
+          {
+            location: '/handling/tlp',
+            rule: 'minimum',
+            message: `must be ${TLP_ORDER.slice(rank(floor)).join(', ')}`,
+          },
+        ],
+      },
+    );
+  }
+  const code = c.handling?.code ?? c.doc.handling?.code;
+  if ((code === 'H1' || code === 'H3') && next.code !== undefined && next.code !== code) {
+    throw new IcrosError(
+      'REQUEST_INVALID',
+      `case ${c.id} came from ${c.received_from} under handling code ${code}: forward it under ${code}`,
+      {
+        errors: [
+          {
+            location: '/handling/code',
+            rule: 'const',
+            message: `must be ${code}, the provider's handling code`,
+          },
+        ],
+      },
+    );
+  }
+}

@@ -194,9 +194,21 @@ for (const kind of dbKinds()) {
       }
       const none = await call('DE', 'GET', `/api/messages?direction=out&partner=BE&case=${received.h2}`);
       expect(none.json.messages).to.deep.equal([]);
+      // Onward only under handling as strict as it came with: TLP no lower, the provider's code kept.
+      const lower = await call('DE', 'POST', `/api/cases/${received.h3}/forward`, {
+        to: ['BE'],
+        handling: { ...HANDLING, code: 'H3', tlp: 'GREEN' },
+      });
+      expect(lower.status).to.equal(400);
+      expect(lower.json.errors[0].location).to.equal('/handling/tlp');
+      const otherCode = await call('DE', 'POST', `/api/cases/${received.h3}/forward`, {
+        to: ['BE'],
+        handling: { ...HANDLING, code: 'H0', tlp: 'AMBER+STRICT' },
+      });
+      expect(otherCode.json.errors[0].location).to.equal('/handling/code');
       const ok = await call('DE', 'POST', `/api/cases/${received.h3}/forward`, {
         to: ['BE'],
-        handling: HANDLING,
+        handling: { ...HANDLING, code: 'H3', tlp: 'AMBER+STRICT' },
       });
       expect(ok.status, JSON.stringify(ok.json)).to.equal(202);
       // FR, the origin, may forward its own H2 case.
