@@ -82,6 +82,13 @@ export const ERRORS = {
     status: 409,
     title: 'The token is defined in the gateway config (admin.tokens), not in the database',
   },
+  // Cases: handling codes at egress and withdrawal (docs/operations.md, "Handling codes at egress").
+  HANDLING_FORBIDS_FORWARD: {
+    status: 403,
+    title: 'The case was received under handling code H2 or TLP:RED and cannot be forwarded onward',
+  },
+  CASE_WITHDRAWN: { status: 409, title: 'The case was withdrawn' },
+  WITHDRAW_NOT_ORIGIN: { status: 403, title: 'Only the gateway where a case originated can withdraw it' },
 
   // Sender side: why a delivery attempt failed (stored on the message, shown in GET /api/messages).
   DELIVERY_NETWORK_ERROR: { status: 502, title: 'The partner could not be reached' },

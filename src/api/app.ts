@@ -6,16 +6,14 @@
 import express from 'express';
 import helmet from 'helmet';
 import type { GatewayContext } from '../context.js';
-import { exportReport, nationalFormat, SHARED_FORMAT } from '../convert/registry.js';
 import { parseUntrustedJson } from '../envelope/json.js';
 import { IcrosError } from '../errors.js';
 import { errorHandler, notFound, rawBody, requestId } from '../http/common.js';
-import { forwardCase } from '../outbound/forward.js';
 import type { DeliveryQueue } from '../outbound/queue.js';
-import type { CaseV1, Handling } from '../schema/validators.js';
 import { sql } from '../store/sql.js';
 import { auditRouter } from './audit.js';
 import { authenticate, type Principal, requireRole } from './auth.js';
+import { casesRouter } from './cases.js';
 import { serveOpenApi } from './openapi.js';
 import { readyz } from './readyz.js';
 import { ingestReports } from './reports.js';
@@ -61,65 +59,7 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
     res.status(201).json(result);
   });
 
-  api.get('/cases/:id', requireRole('analyst'), async (req, res) => {
-    const id = uuidParam(req.params.id, 'CASE_NOT_FOUND');
-    const [row] = await ctx.db.query(sql('getCase'), [id]);
-    if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${id}`);
-    await ctx.tx(async (q) =>
-      q.audit({
-        actor: { kind: 'user', id: who(res) },
-        action: 'case.read',
-        subject: { case: id },
-        detail: {},
-      }),
-    );
-    res.json(row);
-  });
-
-  api.get('/cases/:id/export', requireRole('analyst'), async (req, res) => {
-    const id = uuidParam(req.params.id, 'CASE_NOT_FOUND');
-    const format = typeof req.query.format === 'string' ? req.query.format : SHARED_FORMAT;
-    if (format !== SHARED_FORMAT) nationalFormat(format); // unknown format: 400 before any read
-    const [row] = await ctx.db.query<{ doc: CaseV1; version: number }>(sql('getCase'), [id]);
-    if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${id}`);
-    if ((row.doc as { erased?: boolean }).erased)
-      throw new IcrosError('CASE_ERASED', `case ${id} was erased`);
-    const out = await exportReport(format, [row.doc]);
-    await ctx.tx(async (q) =>
-      q.audit({
-        actor: { kind: 'user', id: who(res) },
-        action: 'case.exported',
-        subject: { case: id },
-        detail: { version: row.version, format },
-      }),
-    );
-    res.type(out.mediaType).send(out.body);
-  });
-
-  api.post('/cases/:id/forward', requireRole('analyst'), body, async (req, res) => {
-    const id = uuidParam(req.params.id, 'CASE_NOT_FOUND');
-    const input = parseUntrustedJson(bodyOf(req), 'the forward request') as {
-      to?: unknown;
-      handling?: unknown;
-    };
-    if (typeof input !== 'object' || input === null)
-      throw new IcrosError('REQUEST_INVALID', 'expected {"to": [...], "handling": {...}}');
-    if (!Array.isArray(input.to) || !input.to.every((t) => typeof t === 'string')) {
-      throw new IcrosError('REQUEST_INVALID', '"to" must be an array of country codes', {
-        errors: [
-          { location: '/to', rule: 'type', message: '"to" must be an array of country codes like ["DE"]' },
-        ],
-      });
-    }
-    const messages = await forwardCase(ctx, {
-      caseId: id,
-      to: input.to,
-      handling: input.handling as Handling,
-      actor: who(res),
-    });
-    queue.kick();
-    res.status(202).json({ messages });
-  });
+  api.use('/cases', casesRouter(ctx, queue));
 
   api.get('/messages', requireRole('analyst'), async (req, res) => {
     const f = messageFilters(req.query);

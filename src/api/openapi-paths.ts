@@ -149,7 +149,11 @@ export function operationTable(): Record<string, Record<string, Operation>> {
         roles: ['analyst'],
         query: [
           { name: 'origin', schema: COUNTRY, description: 'Origin country' },
-          { name: 'receivedFrom', schema: COUNTRY, description: 'Partner it was received from' },
+          {
+            name: 'receivedFrom',
+            schema: pattern('^([A-Z]{2}|none)$'),
+            description: 'Partner it was received from, or `none` for our own cases',
+          },
           { name: 'withdrawn', schema: { enum: ['true', 'false'] } },
           { name: 'since', schema: TS, description: 'Created at or after' },
           LIMIT,
@@ -205,9 +209,10 @@ export function operationTable(): Record<string, Record<string, Operation>> {
             headers: {
               'Icros-Handling': {
                 description:
-                  "The case's handling marking (e.g. H1: not to be disseminated further without permission)",
+                  "The case's handling code (e.g. H1: not to be used as evidence without the provider's permission)",
                 schema: str(),
               },
+              'Icros-TLP': { description: "The case's TLP", schema: str() },
             },
           },
         },
@@ -231,11 +236,10 @@ export function operationTable(): Record<string, Record<string, Operation>> {
           'PAYLOAD_FORBIDDEN_KEY',
           'CASE_NOT_FOUND',
           'CASE_ERASED',
+          'CASE_WITHDRAWN',
           'FORWARD_PARTNER_UNKNOWN',
+          'HANDLING_FORBIDS_FORWARD',
         ],
-        more: {
-          403: 'The case was received under H2 or TLP:RED and cannot be forwarded onward (the problem names the code)',
-        },
       },
     },
     '/api/cases/{id}/withdraw': {
@@ -246,8 +250,13 @@ export function operationTable(): Record<string, Record<string, Operation>> {
         path: [CASE_ID],
         body: { description: 'Why', content: json(ref('WithdrawRequest')) },
         ok: { 202: { description: 'Queued', content: json(ref('QueuedMessages')) } },
-        errors: ['REQUEST_INVALID', 'PAYLOAD_FORBIDDEN_KEY', 'CASE_NOT_FOUND'],
-        more: { 403: 'Only the origin of a case can withdraw it', 409: 'The case is already withdrawn' },
+        errors: [
+          'REQUEST_INVALID',
+          'PAYLOAD_FORBIDDEN_KEY',
+          'CASE_NOT_FOUND',
+          'WITHDRAW_NOT_ORIGIN',
+          'CASE_WITHDRAWN',
+        ],
       },
     },
     '/api/messages': {

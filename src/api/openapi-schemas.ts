@@ -28,6 +28,11 @@ export const COUNTRY = str({ maxLength: 2, pattern: '^[A-Z]{2}$' });
 export const BIGINT: JsonSchema = { type: ['integer', 'string'], maxLength: 20, pattern: '^[0-9]+$' };
 export const NEXT = nullable(str({ description: 'Cursor of the next page; null on the last one' }));
 
+/** A field of the envelope's handling (schemas/envelope/1.0.json `$defs/handling`). */
+const handlingField = (field: string): JsonSchema => ({
+  $ref: `#/components/schemas/EnvelopeHandling/properties/${field}`,
+});
+
 /** Components only the routes use (the case and envelope schemas come from schemas/). */
 export const ROUTE_SCHEMAS: Record<string, JsonSchema> = {
   IngestResult: obj(['accepted', 'rejected'], {
@@ -48,10 +53,21 @@ export const ROUTE_SCHEMAS: Record<string, JsonSchema> = {
     {
       id: UUID,
       version: int({ minimum: 1 }),
-      origin: obj(['country', 'agency'], { country: COUNTRY, agency: str() }),
+      origin: obj(['country', 'agency'], { country: COUNTRY, agency: nullable(str()) }),
       receivedFrom: nullable(COUNTRY),
+      handling: nullable(
+        obj(
+          ['tlp', 'code'],
+          { tlp: handlingField('tlp'), code: handlingField('code') },
+          {
+            description: 'The handling that binds this gateway: the received envelope’s, else the case’s own',
+          },
+        ),
+      ),
+      digest: str({ description: 'sha256:<hex> of the RFC 8785 canonical JSON of the case' }),
       withdrawnAt: nullable(TS),
       createdAt: TS,
+      erased: { type: 'boolean' },
     },
     { description: 'One case of GET /api/cases (its latest version); items may carry more properties.' },
   ),
@@ -80,15 +96,34 @@ export const ROUTE_SCHEMAS: Record<string, JsonSchema> = {
     ['to', 'handling'],
     {
       to: list(COUNTRY, { minItems: 1, maxItems: 50, description: 'Partner countries, e.g. ["DE"]' }),
-      handling: ref('EnvelopeHandling'),
+      handling: obj(
+        ['tlp', 'code', 'legalBasis'],
+        Object.fromEntries(
+          ['tlp', 'code', 'purpose', 'legalBasis', 'restrictions'].map((f) => [f, handlingField(f)]),
+        ),
+        {
+          additionalProperties: false,
+          description:
+            'The envelope’s handling; `purpose` here or at the top level (equal when both are given)',
+        },
+      ),
+      purpose: handlingField('purpose'),
     },
-    { additionalProperties: false },
+    {
+      additionalProperties: false,
+      anyOf: [{ required: ['purpose'] }, { properties: { handling: { type: 'object', required: ['purpose'] } } }],
+    },
   ),
   WithdrawRequest: obj(
     ['purpose'],
     {
       purpose: str({ minLength: 1, maxLength: 500, description: 'Why (recorded in the audit log)' }),
-      reason: str({ maxLength: 2000 }),
+      reason: str({ maxLength: 2000, description: 'Recorded in the audit log here, not sent' }),
+      legalBasis: str({
+        minLength: 1,
+        maxLength: 500,
+        description: 'Default: that of the last transfer to each partner',
+      }),
     },
     { additionalProperties: false },
   ),

@@ -29,6 +29,11 @@ export interface AuditedTx extends TxQueryable {
    * writes go in together: one round trip per batch instead of one per write.
    */
   defer(statement: string, row: Record<string, unknown>): void;
+  /**
+   * Run now the rows deferred so far for `statement` (by the writes before this one in the
+   * batch), for a write that must read what they insert.
+   */
+  flush(statement: string): Promise<void>;
 }
 
 export type Write<T> = (q: AuditedTx) => Promise<T>;
@@ -65,6 +70,11 @@ export function createAuditWriter(db: Db, now: () => Date, maxBatch = 256): Audi
           const rows = deferred.get(statement);
           if (rows) rows.push(row);
           else deferred.set(statement, [row]);
+        },
+        flush: async (statement) => {
+          const rows = deferred.get(statement);
+          deferred.delete(statement);
+          if (rows) await tx.query(sql(statement), [JSON.stringify(rows)]);
         },
       };
       const values: unknown[] = [];

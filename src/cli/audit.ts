@@ -30,7 +30,7 @@ import { partnerRegistry } from '../inbound/identity.js';
 import { createMetrics } from '../metrics.js';
 import { openDb } from '../store/db.js';
 import { sql } from '../store/sql.js';
-import { type ApiOptions, ApiProblem, apiJson, resolveApi } from './api.js';
+import { type ApiOptions, ApiProblem, apiJson, hasServer, resolveApi } from './api.js';
 import { UsageError } from './usage.js';
 
 interface Source extends ApiOptions {
@@ -40,7 +40,7 @@ interface Source extends ApiOptions {
 function sourceOf(opts: Source): 'config' | 'server' {
   if (opts.config && opts.server) throw new UsageError('give either --config or --server, not both');
   if (opts.config) return 'config';
-  if (opts.server || process.env.ICROS_SERVER) return 'server';
+  if (hasServer(opts)) return 'server';
   throw new UsageError('give --config gateway.json (offline, the gateway stopped) or --server URL');
 }
 

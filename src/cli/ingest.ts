@@ -21,6 +21,8 @@ export interface IngestOptions {
   format: string;
   server?: string;
   token?: string;
+  /** CLI profile file (src/cli/api.ts). */
+  profile?: string;
   batch: number;
   json: boolean;
 }

@@ -5,8 +5,10 @@ import { Command, CommanderError, Option } from 'commander';
 import { IcrosError } from '../errors.js';
 import { ApiProblem } from './api.js';
 import { runAuditExport, runAuditVerify, runAuditWitness } from './audit.js';
+import { runCasesExport, runCasesList, runCasesShow } from './cases.js';
 import { runConvert } from './convert.js';
 import { runDemo } from './demo.js';
+import { runForward, runWithdraw } from './forward.js';
 import { runGatewayStart } from './gateway.js';
 import { runIngest } from './ingest.js';
 import { runMessagesList, runMessagesRedrive } from './messages.js';
@@ -60,6 +62,10 @@ program
   .requiredOption('--format <format>', 'icros-case or a national format id (schemas/national/<id>)')
   .option('--server <url>', 'admin API base URL, e.g. http://127.0.0.1:8080 (or ICROS_SERVER)')
   .option('--token <token>', 'analyst token (or ICROS_TOKEN)')
+  .option(
+    '--profile <file>',
+    'CLI profile {"server","token"} (or ICROS_CONFIG; default ~/.config/icros/cli.json)',
+  )
   .option('--batch <n>', 'reports per upload', (v) => Number(v), 500)
   .option('--json', 'one JSON summary per file on stdout')
   .argument('<files...>', 'report files in that format')
@@ -68,6 +74,7 @@ program
       format: opts.format,
       server: opts.server,
       token: opts.token,
+      profile: opts.profile,
       batch: opts.batch,
       json: Boolean(opts.json),
     }),
@@ -78,6 +85,10 @@ const apiOptions = (c: Command) =>
   c
     .option('--server <url>', 'admin API base URL, e.g. http://127.0.0.1:8080 (or ICROS_SERVER)')
     .option('--token <token>', 'analyst token (or ICROS_TOKEN)')
+    .option(
+      '--profile <file>',
+      'CLI profile {"server","token"} (or ICROS_CONFIG; default ~/.config/icros/cli.json)',
+    )
     .option('--json', 'JSON on stdout');
 apiOptions(
   messages
@@ -128,6 +139,59 @@ usersOptions(
     .description('revoke the local token NAME (refused at once)')
     .argument('<name>', 'token name'),
 ).action((name: string, opts) => runUsersRevoke(name, { ...opts, json: Boolean(opts.json) }));
+apiOptions(
+  program
+    .command('forward')
+    .description(
+      'queue the case to partners (one signed message each); handling kept from the case unless --tlp/--code',
+    )
+    .argument('<caseId>', 'case id')
+    .requiredOption('--to <list>', 'comma-separated partner countries, e.g. DE,BE')
+    .requiredOption('--purpose <text>', 'why the case is sent (handling.purpose, audited)')
+    .option('--tlp <tlp>', 'CLEAR, GREEN, AMBER, AMBER+STRICT or RED')
+    .option('--code <code>', 'SIENA handling code H0, H1, H2 or H3')
+    .option('--legal-basis <text>', 'handling.legalBasis (or "legalBasis" in the CLI profile)')
+    .option('--restrictions <text>', 'handling.restrictions'),
+).action((caseId: string, opts) => runForward(caseId, { ...opts, json: Boolean(opts.json) }));
+apiOptions(
+  program
+    .command('withdraw')
+    .description('withdraw a case of ours: a signed case.withdraw to every partner that was sent it')
+    .argument('<caseId>', 'case id')
+    .requiredOption('--purpose <text>', 'handling.purpose of the withdrawal messages (audited)')
+    .option('--reason <text>', 'why (audited here, not sent)')
+    .option(
+      '--legal-basis <text>',
+      'handling.legalBasis (default: that of the last transfer to each partner)',
+    ),
+).action((caseId: string, opts) => runWithdraw(caseId, { ...opts, json: Boolean(opts.json) }));
+
+const cases = program
+  .command('cases')
+  .description('list, read and export cases through the admin API (audited)');
+apiOptions(
+  cases
+    .command('list')
+    .description('the latest version of each case, newest first')
+    .option('--origin <cc>', 'origin country')
+    .option('--received-from <cc>', 'partner the case came from, or none for our own cases')
+    .option('--withdrawn <bool>', 'true or false')
+    .option('--since <iso>', 'stored at or after this time, e.g. 2026-11-01T00:00:00Z')
+    .option('--limit <n>', 'at most this many per page (default 100)')
+    .option('--all', 'follow every page'),
+).action((opts) => runCasesList({ ...opts, all: Boolean(opts.all), json: Boolean(opts.json) }));
+apiOptions(
+  cases.command('show').description('one case with its document').argument('<id>', 'case id'),
+).action((id: string, opts) => runCasesShow(id, { ...opts, json: Boolean(opts.json) }));
+apiOptions(
+  cases
+    .command('export')
+    .description('cases in a national format, STIX 2.1 or MISP; several ids: one file each in --out DIR')
+    .argument('<ids...>', 'case ids')
+    .option('--format <format>', 'icros-case or a national format id', 'icros-case')
+    .requiredOption('--purpose <text>', 'why the cases are exported (audited)')
+    .option('--out <path>', 'a file (one id) or a folder'),
+).action((ids: string[], opts) => runCasesExport(ids, { ...opts, json: Boolean(opts.json) }));
 
 const audit = program
   .command('audit')
@@ -149,6 +213,10 @@ audit
   .option('--config <gateway.json>', "offline: the gateway's own database (stop a PGlite gateway first)")
   .option('--server <url>', 'through the admin API (or ICROS_SERVER)')
   .option('--token <token>', 'auditor token (or ICROS_TOKEN)')
+  .option(
+    '--profile <file>',
+    'CLI profile {"server","token"} (or ICROS_CONFIG; default ~/.config/icros/cli.json)',
+  )
   .option('--json', 'the result as JSON: {ok, checked, head, firstBadSeq, reason}')
   .action((opts) => runAuditVerify({ ...opts, json: Boolean(opts.json) }));
 audit
@@ -161,6 +229,10 @@ audit
   .option('--config <gateway.json>', "offline: the gateway's own database (stop a PGlite gateway first)")
   .option('--server <url>', 'through the admin API (or ICROS_SERVER)')
   .option('--token <token>', 'auditor token (or ICROS_TOKEN)')
+  .option(
+    '--profile <file>',
+    'CLI profile {"server","token"} (or ICROS_CONFIG; default ~/.config/icros/cli.json)',
+  )
   .action((opts) => runAuditExport(opts));
 audit
   .command('witness')

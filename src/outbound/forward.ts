@@ -10,6 +10,7 @@ import { MESSAGE_TYP, signJws } from '../envelope/sign.js';
 import { IcrosError } from '../errors.js';
 import { type CaseV1, type EnvelopeV1, type Handling, validateEnvelope } from '../schema/validators.js';
 import { sql } from '../store/sql.js';
+import { assertForwardAllowed, assertNotRelaxed, type HandledCase } from './handling.js';
 
 export interface ForwardRequest {
   caseId: string;
@@ -37,13 +38,17 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
       );
     }
   }
-  const [row] = await ctx.db.query<{ doc: CaseV1; withdrawn_at: Date | null }>(sql('getCase'), [req.caseId]);
+  const [row] = await ctx.db.query<HandledCase & { doc: CaseV1; withdrawn_at: Date | null }>(sql('getCase'), [
+    req.caseId,
+  ]);
   if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${req.caseId}`);
   if ((row.doc as { erased?: boolean }).erased) {
     throw new IcrosError('CASE_ERASED', `case ${req.caseId} was erased at the end of its retention period`);
   }
   if (row.withdrawn_at)
-    throw new IcrosError('REQUEST_INVALID', `case ${req.caseId} was withdrawn and cannot be forwarded`);
+    throw new IcrosError('CASE_WITHDRAWN', `case ${req.caseId} was withdrawn and cannot be forwarded`);
+  assertForwardAllowed(row);
+  assertNotRelaxed(row, req.handling);
 
   const sentAt = ctx.now().toISOString();
   const signed = await Promise.all(
@@ -71,6 +76,9 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
   // The rows go in with those of the other writes of the audit writer's batch: one statement,
   // run under the chain head lock, which also orders concurrent forwards of one case.
   await ctx.tx(async (q) => {
+    const [state] = await q.query<{ withdrawn_at: Date | null }>(sql('lockCaseForSend'), [row.doc.id]);
+    if (state?.withdrawn_at)
+      throw new IcrosError('CASE_WITHDRAWN', `case ${req.caseId} was withdrawn and cannot be forwarded`);
     for (const { envelope, jws, digest } of signed) {
       q.defer('insertOutboundMany', {
         id: envelope.id,

@@ -57,7 +57,7 @@ describe('e2e admin API (pglite)', () => {
       url,
       t,
       'GET',
-      `/api/cases/${r.json.accepted[0].id}/export?format=fr-pharos`,
+      `/api/cases/${r.json.accepted[0].id}/export?format=fr-pharos&purpose=test`,
     );
     expect(exported.status).to.equal(200);
     expect(exported.json).to.deep.equal(doc.signalements[0]);
@@ -88,7 +88,7 @@ describe('e2e admin API (pglite)', () => {
       'icros-case': ['application/json; charset=utf-8', '"sourceFormat": "fr-pharos-csv"'],
     };
     for (const [format, [type, text]] of Object.entries(expected)) {
-      const res = await fetch(`${url}/api/cases/${id}/export?format=${format}`, {
+      const res = await fetch(`${url}/api/cases/${id}/export?format=${format}&purpose=test`, {
         headers: { authorization: `Bearer ${t}` },
       });
       expect(res.status, format).to.equal(200);

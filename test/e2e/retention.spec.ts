@@ -68,7 +68,7 @@ describe('e2e retention: erasure past retainUntil (pglite)', function () {
       expect(await verifyStored(g.ctx)).to.deep.include({ ok: true, firstBadSeq: null });
     }
 
-    const exported = await admin(fr.adminUrl, t, 'GET', `/api/cases/${expired.id}/export`);
+    const exported = await admin(fr.adminUrl, t, 'GET', `/api/cases/${expired.id}/export?purpose=test`);
     expect(exported.status).to.equal(410);
     expect(exported.json.code).to.equal('CASE_ERASED');
     const again = await admin(fr.adminUrl, t, 'POST', `/api/cases/${expired.id}/forward`, {

@@ -25,7 +25,14 @@ let seq = 0;
 /** Every admin route of this branch. */
 const ROUTES: Route[] = [
   { method: 'POST', path: '/api/reports?format=icros-case', body: [], roles: ['analyst'] },
+  { method: 'GET', path: '/api/cases', roles: ['analyst'] },
   { method: 'GET', path: `/api/cases/${SOME_UUID}`, roles: ['analyst'] },
+  {
+    method: 'POST',
+    path: `/api/cases/${SOME_UUID}/withdraw`,
+    body: { purpose: 'matrix' },
+    roles: ['analyst'],
+  },
   { method: 'GET', path: `/api/cases/${SOME_UUID}/export`, roles: ['analyst'] },
   {
     method: 'POST',
