@@ -15,11 +15,10 @@ import { auditRouter } from './audit.js';
 import { authenticate, type Principal, requireRole } from './auth.js';
 import { casesRouter } from './cases.js';
 import { serveOpenApi } from './openapi.js';
+import { bodyOf, decodeCursor, encodeCursor, UUID, uuidParam } from './params.js';
 import { readyz } from './readyz.js';
 import { ingestReports } from './reports.js';
 import { usersRouter } from './users.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): express.Express {
   const app = express();
@@ -63,7 +62,7 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
 
   api.get('/messages', requireRole('analyst'), async (req, res) => {
     const f = messageFilters(req.query);
-    const rows = await ctx.db.query<{ created_at: Date; id: string }>(sql('listMessages'), [
+    const rows = await ctx.db.query<{ cursor_at: string; id: string }>(sql('listMessages'), [
       f.direction,
       f.state,
       f.partner,
@@ -74,8 +73,8 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
     ]);
     const last = rows.at(-1);
     res.json({
-      messages: rows,
-      next: rows.length === f.limit && last ? encodeCursor(last.created_at, last.id) : null,
+      messages: rows.map(({ cursor_at: _, ...m }) => m),
+      next: rows.length === f.limit && last ? encodeCursor(last.cursor_at, last.id) : null,
     });
   });
 
@@ -201,32 +200,6 @@ function messageFilters(query: express.Request['query']) {
   };
 }
 
-function bodyOf(req: express.Request): Buffer {
-  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-}
-
-function uuidParam(v: unknown, code: 'CASE_NOT_FOUND' | 'MESSAGE_NOT_FOUND'): string {
-  if (typeof v !== 'string' || !UUID.test(v))
-    throw new IcrosError(code, `${JSON.stringify(v)} is not a UUID`);
-  return v.toLowerCase();
-}
-
-function encodeCursor(at: Date, id: string): string {
-  return Buffer.from(JSON.stringify([at.toISOString(), id])).toString('base64url');
-}
-
-function decodeCursor(c: string): { at: string; id: string } {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
-    if (typeof at === 'string' && typeof id === 'string' && UUID.test(id) && Number.isFinite(Date.parse(at)))
-      return { at, id };
-  } catch {
-    // fall through
-  }
-  throw new IcrosError('REQUEST_INVALID', 'the cursor is not one this API returned');
-}
-
-/** `?offset=N`: the index in the whole file of this upload's first report (icros ingest sends chunks). */
 /** Redrive rows (dead → queued) and audit each one, in one transaction. */
 async function redrive(
   ctx: GatewayContext,
@@ -253,6 +226,7 @@ async function redrive(
   return rows;
 }
 
+/** `?offset=N`: the index in the whole file of this upload's first report (icros ingest sends chunks). */
 function offsetParam(v: unknown): number {
   if (v === undefined) return 0;
   if (typeof v !== 'string' || !/^[0-9]{1,9}$/.test(v)) {

@@ -17,8 +17,8 @@ import { withdrawCase } from '../outbound/withdraw.js';
 import type { CaseV1, Handling } from '../schema/validators.js';
 import { sql } from '../store/sql.js';
 import { type Principal, requireRole } from './auth.js';
+import { bodyOf, decodeCursor, encodeCursor, uuidParam } from './params.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** The envelope schema's bound on `handling.purpose`. */
 const PURPOSE_MAX = 500;
 
@@ -54,7 +54,7 @@ export function casesRouter(ctx: GatewayContext, queue: DeliveryQueue): express.
   });
 
   r.get('/:id', requireRole('analyst'), async (req, res) => {
-    const id = caseIdParam(req.params.id);
+    const id = uuidParam(req.params.id, 'CASE_NOT_FOUND');
     const [row] = await ctx.db.query(sql('getCase'), [id]);
     if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${id}`);
     await audit(res, 'case.read', { case: id }, {});
@@ -62,7 +62,7 @@ export function casesRouter(ctx: GatewayContext, queue: DeliveryQueue): express.
   });
 
   r.get('/:id/export', requireRole('analyst'), async (req, res) => {
-    const id = caseIdParam(req.params.id);
+    const id = uuidParam(req.params.id, 'CASE_NOT_FOUND');
     onlyParams(req.query, ['format', 'purpose']);
     const format = typeof req.query.format === 'string' ? req.query.format : SHARED_FORMAT;
     if (format !== SHARED_FORMAT) nationalFormat(format); // unknown format: 400 before any read
@@ -92,7 +92,7 @@ export function casesRouter(ctx: GatewayContext, queue: DeliveryQueue): express.
   });
 
   r.post('/:id/forward', requireRole('analyst'), body, async (req, res) => {
-    const id = caseIdParam(req.params.id);
+    const id = uuidParam(req.params.id, 'CASE_NOT_FOUND');
     const input = parseUntrustedJson(bodyOf(req), 'the forward request') as {
       to?: unknown;
       handling?: unknown;
@@ -118,7 +118,7 @@ export function casesRouter(ctx: GatewayContext, queue: DeliveryQueue): express.
   });
 
   r.post('/:id/withdraw', requireRole('analyst'), body, async (req, res) => {
-    const id = caseIdParam(req.params.id);
+    const id = uuidParam(req.params.id, 'CASE_NOT_FOUND');
     const input = parseUntrustedJson(bodyOf(req), 'the withdraw request') as Record<string, unknown>;
     if (typeof input !== 'object' || input === null || Array.isArray(input))
       throw new IcrosError('REQUEST_INVALID', 'expected {"purpose": "...", "reason": "..."}');
@@ -298,32 +298,4 @@ function onlyParams(query: express.Request['query'], allowed: string[]): void {
         },
       );
   }
-}
-
-function bodyOf(req: express.Request): Buffer {
-  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-}
-
-function caseIdParam(v: unknown): string {
-  if (typeof v !== 'string' || !UUID.test(v))
-    throw new IcrosError('CASE_NOT_FOUND', `${JSON.stringify(v)} is not a UUID`);
-  return v.toLowerCase();
-}
-
-/** The cursor carries created_at with microseconds (`cursor_at`), not a millisecond Date. */
-function encodeCursor(at: string, id: string): string {
-  return Buffer.from(JSON.stringify([at, id])).toString('base64url');
-}
-
-function decodeCursor(c: string): { at: string; id: string } {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
-    if (typeof at === 'string' && typeof id === 'string' && UUID.test(id) && Number.isFinite(Date.parse(at)))
-      return { at, id };
-  } catch {
-    // fall through
-  }
-  throw new IcrosError('REQUEST_INVALID', 'the cursor is not one this API returned', {
-    errors: [{ location: '?cursor', rule: 'format', message: 'must be the "next" value of a previous page' }],
-  });
 }

@@ -111,7 +111,10 @@ export const ROUTE_SCHEMAS: Record<string, JsonSchema> = {
     },
     {
       additionalProperties: false,
-      anyOf: [{ required: ['purpose'] }, { properties: { handling: { type: 'object', required: ['purpose'] } } }],
+      anyOf: [
+        { required: ['purpose'] },
+        { properties: { handling: { type: 'object', required: ['purpose'] } } },
+      ],
     },
   ),
   WithdrawRequest: obj(

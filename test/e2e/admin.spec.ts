@@ -148,9 +148,36 @@ describe('e2e admin API (pglite)', () => {
     expect(page1.json.messages).to.have.length(1);
     expect(page1.json.next).to.be.a('string');
     const page2 = await admin(url, t, 'GET', `/api/messages?limit=1&cursor=${page1.json.next}`);
-    expect(page2.status).to.equal(200);
+    expect(page2.status, JSON.stringify(page2.json)).to.equal(200);
     expect((await admin(url, t, 'GET', '/api/messages?cursor=garbage')).json.code).to.equal(
       'REQUEST_INVALID',
     );
+  });
+
+  it('never skips a message at a page boundary, even when several share a millisecond', async () => {
+    const t = token(fed.pki, 'FR');
+    const c = crypto.randomUUID();
+    const ids = [1, 2, 3].map(() => crypto.randomUUID());
+    for (const [i, id] of ids.entries()) {
+      await fed.gateways.FR!.ctx.db.query(
+        `INSERT INTO messages (id, direction, peer, type, case_id, jws, digest, state, created_at)
+         VALUES ($1, 'out', 'DE', 'case.transfer', $2, 'x', 'd', 'dead', '2026-01-02T03:04:05.123Z'::timestamptz + $3 * interval '1 microsecond')`,
+        [id, c, 100 * (i + 1)],
+      );
+    }
+    const seen: string[] = [];
+    let next: string | null = null;
+    do {
+      const page = await admin(
+        url,
+        t,
+        'GET',
+        `/api/messages?case=${c}&limit=1${next ? `&cursor=${next}` : ''}`,
+      );
+      expect(page.status, JSON.stringify(page.json)).to.equal(200);
+      seen.push(...page.json.messages.map((m: { id: string }) => m.id));
+      next = page.json.next;
+    } while (next && seen.length < 10);
+    expect(seen).to.deep.equal([...ids].reverse());
   });
 });

@@ -102,9 +102,11 @@ WHERE direction = 'out' AND state = 'dead' AND erased_at IS NULL AND ($1::text I
 RETURNING id, peer, case_id, attempts;
 
 -- name: listMessages
--- Newest first; optional filters on direction, state, peer, case; cursor = (created_at, id).
+-- Newest first; optional filters on direction, state, peer, case; cursor = (created_at, id),
+-- cursor_at being created_at with its microseconds, so a page boundary never skips a row.
 SELECT id, direction, peer, type, case_id, case_version, digest, state, attempts, next_attempt_at,
-       last_error, created_at, updated_at, delivered_at
+       last_error, created_at, updated_at, delivered_at,
+       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
 FROM messages
 WHERE ($1::text IS NULL OR direction = $1)
   AND ($2::text IS NULL OR state = $2)

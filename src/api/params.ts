@@ -1,0 +1,41 @@
+/**
+ * What the admin routes share for reading requests: ids in paths, raw bodies, and the cursors
+ * of paged lists.
+ */
+import type express from 'express';
+import { IcrosError } from '../errors.js';
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A UUID path parameter, lower-cased; anything else is the "not found" of that kind of thing. */
+export function uuidParam(v: unknown, code: 'CASE_NOT_FOUND' | 'MESSAGE_NOT_FOUND'): string {
+  if (typeof v !== 'string' || !UUID.test(v))
+    throw new IcrosError(code, `${JSON.stringify(v)} is not a UUID`);
+  return v.toLowerCase();
+}
+
+/** The raw body read by `rawBody` (empty when there was none). */
+export function bodyOf(req: express.Request): Buffer {
+  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+}
+
+/**
+ * The cursor of a list ordered by (created_at, id) descending: the last row's created_at with
+ * its microseconds (`cursor_at`, formatted by the query, not a millisecond Date) and its id.
+ */
+export function encodeCursor(at: string, id: string): string {
+  return Buffer.from(JSON.stringify([at, id])).toString('base64url');
+}
+
+export function decodeCursor(c: string): { at: string; id: string } {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
+    if (typeof at === 'string' && typeof id === 'string' && UUID.test(id) && Number.isFinite(Date.parse(at)))
+      return { at, id };
+  } catch {
+    // fall through
+  }
+  throw new IcrosError('REQUEST_INVALID', 'the cursor is not one this API returned', {
+    errors: [{ location: '?cursor', rule: 'format', message: 'must be the "next" value of a previous page' }],
+  });
+}
