@@ -62,6 +62,8 @@ export async function testConfig(
       })),
       delivery: { baseDelayMs: 20, maxDelayMs: 200, pollIntervalMs: 50, requestTimeoutMs: 3000 },
       logLevel: 'error',
+      // Tests drive the admin API faster than a person; users.spec tests the limit itself.
+      admin: { rateLimit: { perSecond: 100_000, burst: 100_000 } },
       ...overrides,
     },
     {},
