@@ -1,0 +1,63 @@
+/**
+ * The signature step of a JWS (RFC 7515 §5.1 step 5, §5.2 step 8) for the algorithms this
+ * gateway uses (RFC 7518 §3.5 PS256, §3.4 ES256, RFC 8037 EdDSA), with Node's own crypto and
+ * its callback form: the RSA or EC operation runs on libuv's thread pool, not on the event
+ * loop (WebCrypto, which jose uses, kept the loop busy about 0.4 ms per PS256 signature).
+ * Everything around it (headers, serialization, the checks of verify.ts) stays with the
+ * callers.
+ */
+import { constants, type KeyObject, sign, verify } from 'node:crypto';
+import type { SigningAlg } from '../config/load.js';
+
+interface Params {
+  digest: string | null;
+  options: { padding?: number; saltLength?: number; dsaEncoding?: 'ieee-p1363' };
+  /** The key types an algorithm may use (a key of another type never verifies). */
+  keyTypes: string[];
+}
+
+const PARAMS: Record<SigningAlg, Params> = {
+  PS256: {
+    digest: 'sha256',
+    options: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+    keyTypes: ['rsa', 'rsa-pss'],
+  },
+  ES256: { digest: 'sha256', options: { dsaEncoding: 'ieee-p1363' }, keyTypes: ['ec'] },
+  EdDSA: { digest: null, options: {}, keyTypes: ['ed25519'] },
+};
+
+/** Whether `key` may be used with `alg` at all: the right type, RSA of 2048 bits or more, EC on P-256. */
+export function keyFitsAlg(key: KeyObject, alg: SigningAlg): boolean {
+  const p = PARAMS[alg];
+  if (!p || !key.asymmetricKeyType || !p.keyTypes.includes(key.asymmetricKeyType)) return false;
+  const details = key.asymmetricKeyDetails ?? {};
+  if (alg === 'PS256') return (details.modulusLength ?? 0) >= 2048;
+  if (alg === 'ES256') return details.namedCurve === 'prime256v1';
+  return true;
+}
+
+/** The signature of `signingInput` (ASCII `header.payload`) with `key` under `alg`. */
+export function signBytes(alg: SigningAlg, key: KeyObject, signingInput: Buffer): Promise<Buffer> {
+  const p = PARAMS[alg];
+  if (!p || !keyFitsAlg(key, alg))
+    return Promise.reject(new TypeError(`the signing key does not fit ${alg}`));
+  return new Promise((resolve, reject) =>
+    sign(p.digest, signingInput, { key, ...p.options }, (err, signature) =>
+      err ? reject(err) : resolve(signature),
+    ),
+  );
+}
+
+/** Whether `signature` over `signingInput` verifies with `key` under `alg`; false on any error. */
+export function verifyBytes(
+  alg: SigningAlg,
+  key: KeyObject,
+  signingInput: Buffer,
+  signature: Buffer,
+): Promise<boolean> {
+  const p = PARAMS[alg];
+  if (!p || !keyFitsAlg(key, alg)) return Promise.resolve(false);
+  return new Promise((resolve) =>
+    verify(p.digest, signingInput, { key, ...p.options }, signature, (err, ok) => resolve(!err && ok)),
+  );
+}
