@@ -8,16 +8,9 @@ import { expect } from 'chai';
 import { admin, HANDLING, sampleCase, token } from '../helpers/clients.js';
 import { dbKinds } from '../helpers/db.js';
 import { type Federation, startFederation } from '../helpers/federation.js';
+import { waitFor as waitForMs } from '../helpers/wait.js';
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined>) => waitForMs(what, fn, 20_000);
 
 for (const kind of dbKinds()) {
   describe(`e2e cases: list, withdraw, handling at egress (${kind})`, () => {

@@ -14,16 +14,7 @@ import {
 } from '../helpers/clients.js';
 import { dbKinds } from '../helpers/db.js';
 import { type Federation, startFederation } from '../helpers/federation.js';
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { waitFor } from '../helpers/wait.js';
 
 for (const kind of dbKinds()) {
   describe(`e2e exchange FR → DE over mTLS (${kind})`, () => {

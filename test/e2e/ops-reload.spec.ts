@@ -34,6 +34,7 @@ import {
   swapFile,
 } from '../helpers/own-pki.js';
 import { metric } from '../helpers/prom.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** The SHA-256 fingerprint of the certificate a new TLS connection to `port` presents. */
 function peerFingerprint(pki: string, port: number): Promise<string> {
@@ -49,16 +50,6 @@ function peerFingerprint(pki: string, port: number): Promise<string> {
     );
     socket.on('error', reject);
   });
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 for (const kind of dbKinds()) {

@@ -9,16 +9,7 @@ import { admin, HANDLING, partnerRequest, sampleCase, tlsIdentity, token } from 
 import { dbKinds } from '../helpers/db.js';
 import { type Federation, startFederation } from '../helpers/federation.js';
 import { metric } from '../helpers/prom.js';
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { waitFor } from '../helpers/wait.js';
 
 for (const kind of dbKinds()) {
   describe(`e2e operations: metrics and readiness (${kind})`, () => {

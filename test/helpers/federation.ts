@@ -24,15 +24,22 @@ export function testPki(): Promise<string> {
   return pkiDir;
 }
 
+/**
+ * A port free now, below Linux's ephemeral range (32768–60999): a port the kernel hands out
+ * for listen(0) can be taken by an outgoing connection (to PostgreSQL, to a partner) before
+ * the gateway listens on it, which made long runs fail now and then with EADDRINUSE.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
+  for (let tries = 0; ; tries++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+    if (tries > 100) throw new Error('no free port between 20000 and 32000');
+  }
 }
 
 export interface Federation {
@@ -48,7 +55,20 @@ export async function testConfig(
   ports: Record<string, { partner: number; admin: number }>,
   overrides: ConfigOverrides = {},
 ): Promise<GatewayConfig> {
-  const file = path.join(await testPki(), cc, 'gateway.json');
+  return configFrom(await testPki(), cc, ports, overrides);
+}
+
+/**
+ * `pki/cc/gateway.json` as it is on disk now, with this run's ports, an in-memory database
+ * and quick delivery settings (what a reload reads again, for tests on a PKI of their own).
+ */
+export function configFrom(
+  pki: string,
+  cc: string,
+  ports: Record<string, { partner: number; admin: number }>,
+  overrides: ConfigOverrides = {},
+): GatewayConfig {
+  const file = path.join(pki, cc, 'gateway.json');
   const doc = JSON.parse(readFileSync(file, 'utf8')) as { partners: { country: string }[] };
   return loadConfig(
     file,

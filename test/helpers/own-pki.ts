@@ -7,12 +7,12 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type GatewayConfig, loadConfig } from '../../src/config/load.js';
+import type { GatewayConfig } from '../../src/config/load.js';
 import { type Gateway, startGateway } from '../../src/main.js';
 import { initPki } from '../../src/pki/init.js';
 import { type Issued, issueSigningCert, issueTlsCert } from '../../src/pki/issue.js';
 import { type DbKind, testDb } from './db.js';
-import { freePort } from './federation.js';
+import { configFrom, freePort } from './federation.js';
 
 export type Ports = Record<string, { partner: number; admin: number }>;
 
@@ -28,27 +28,9 @@ export async function freePorts(countries: string[]): Promise<Ports> {
   return ports;
 }
 
-/**
- * Read `pki/cc/gateway.json` as it is on disk now, with this run's ports, an in-memory
- * database and quick delivery settings; what a reload reads again.
- */
+/** `pki/cc/gateway.json` as it is on disk now, with this run's ports (federation.ts configFrom). */
 export function configOf(pki: string, cc: string, ports: Ports): GatewayConfig {
-  const file = path.join(pki, cc, 'gateway.json');
-  const doc = JSON.parse(readFileSync(file, 'utf8')) as { partners: { country: string }[] };
-  return loadConfig(
-    file,
-    {
-      listen: { partner: { port: ports[cc]!.partner }, admin: { port: ports[cc]!.admin } },
-      database: { memory: true, dir: undefined },
-      partners: doc.partners.map((p) => ({
-        ...p,
-        url: `https://127.0.0.1:${ports[p.country]?.partner ?? 1}`,
-      })),
-      delivery: { baseDelayMs: 20, maxDelayMs: 200, pollIntervalMs: 50, requestTimeoutMs: 3000 },
-      logLevel: 'error',
-    },
-    {},
-  );
+  return configFrom(pki, cc, ports);
 }
 
 /** Start `cc` on `kind` storage, reloading from its gateway.json (and watching it when `watchMs`). */
