@@ -74,36 +74,40 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
   );
 
   // The rows go in with those of the other writes of the audit writer's batch: one statement,
-  // run under the chain head lock, which also orders concurrent forwards of one case.
-  await ctx.tx(async (q) => {
-    const [state] = await q.query<{ withdrawn_at: Date | null }>(sql('lockCaseForSend'), [row.doc.id]);
-    if (state?.withdrawn_at)
-      throw new IcrosError('CASE_WITHDRAWN', `case ${req.caseId} was withdrawn and cannot be forwarded`);
-    for (const { envelope, jws, digest } of signed) {
-      q.defer('insertOutboundMany', {
-        id: envelope.id,
-        peer: envelope.to,
-        type: envelope.type,
-        case_id: row.doc.id,
-        case_version: row.doc.version,
-        jws,
-        digest,
-      });
-      q.audit({
-        actor: { kind: 'user', id: req.actor },
-        action: 'case.forwarded',
-        subject: { case: row.doc.id, message: envelope.id, partner: envelope.to },
-        detail: {
-          version: row.doc.version,
+  // run under the chain head lock, which also orders concurrent forwards of one case. A
+  // withdrawal committed meanwhile makes the insert fail in the database (migration 008).
+  await ctx
+    .tx(async (q) => {
+      for (const { envelope, jws, digest } of signed) {
+        q.defer('insertOutboundMany', {
+          id: envelope.id,
+          peer: envelope.to,
+          type: envelope.type,
+          case_id: row.doc.id,
+          case_version: row.doc.version,
+          jws,
           digest,
-          tlp: req.handling.tlp,
-          handlingCode: req.handling.code,
-          purpose: req.handling.purpose,
-          legalBasis: req.handling.legalBasis,
-        },
-      });
-    }
-  });
+        });
+        q.audit({
+          actor: { kind: 'user', id: req.actor },
+          action: 'case.forwarded',
+          subject: { case: row.doc.id, message: envelope.id, partner: envelope.to },
+          detail: {
+            version: row.doc.version,
+            digest,
+            tlp: req.handling.tlp,
+            handlingCode: req.handling.code,
+            purpose: req.handling.purpose,
+            legalBasis: req.handling.legalBasis,
+          },
+        });
+      }
+    })
+    .catch((err: unknown) => {
+      if ((err as { code?: string }).code === 'IC409')
+        throw new IcrosError('CASE_WITHDRAWN', `case ${req.caseId} was withdrawn and cannot be forwarded`);
+      throw err;
+    });
   return signed.map(({ envelope, digest }) => ({
     id: envelope.id,
     to: envelope.to,

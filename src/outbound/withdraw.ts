@@ -104,16 +104,21 @@ async function withdrawOnce(
   );
 
   await ctx.tx(async (q) => {
+    // Forwards earlier in this audit-writer batch have their rows deferred: write them first.
+    await q.flush('insertOutboundMany');
     const versions = await q.query(sql('withdrawLocalCase'), [req.caseId]);
     // A concurrent withdrawal committed first: this one writes nothing.
     if (versions.length === 0)
       throw new IcrosError('CASE_WITHDRAWN', `case ${req.caseId} was already withdrawn`);
-    // Forwards earlier in this audit-writer batch have their rows deferred: write them first.
-    await q.flush('insertOutboundMany');
-    const now = await q.query<{ peer: string }>(sql('caseRecipients'), [req.caseId]);
-    const signedFor = new Set(signed.map((s) => s.envelope.to));
-    if (now.length !== signedFor.size || now.some((r) => !signedFor.has(r.peer)))
-      throw new RecipientsChanged();
+    // Once the chain head lock is held, every forward that got in before is committed and
+    // visible (and every later one fails on the withdrawn case, migration 008): the
+    // recipients signed for must be exactly those.
+    q.afterAppend(async () => {
+      const now = await q.query<{ peer: string }>(sql('caseRecipients'), [req.caseId]);
+      const signedFor = new Set(signed.map((s) => s.envelope.to));
+      if (now.length !== signedFor.size || now.some((r) => !signedFor.has(r.peer)))
+        throw new RecipientsChanged();
+    });
     for (const { envelope, jws, digest } of signed) {
       await q.query(sql('insertOutbound'), [
         envelope.id,

@@ -93,6 +93,35 @@ describe('outbox claims (ordering per case and partner, redrive, expiry)', () =>
         expect(await claim('BE')).to.deep.equal([rows[3]!.id]);
       });
 
+      it('refuses in the database to queue a transfer or update of a withdrawn case, not its withdrawal', async () => {
+        const c = crypto.randomUUID();
+        await db.query(
+          `INSERT INTO cases (id, version, origin_country, doc, digest, withdrawn_at) VALUES ($1, 1, 'FR', '{}', 'd', now())`,
+          [c],
+        );
+        const row = (type: string) => ({
+          id: crypto.randomUUID(),
+          peer: 'DE',
+          type,
+          case_id: c,
+          case_version: 1,
+          jws: 'jws',
+          digest: 'd',
+        });
+        for (const type of ['case.transfer', 'case.update']) {
+          const err = await db.query(sql('insertOutboundMany'), [JSON.stringify([row(type)])]).then(
+            () => undefined,
+            (e: { code?: string }) => e,
+          );
+          expect(err?.code, type).to.equal('IC409');
+        }
+        await db.query(sql('insertOutboundMany'), [JSON.stringify([row('case.withdraw')])]);
+        const queued = await db.query("SELECT type FROM messages WHERE case_id = $1 AND direction = 'out'", [
+          c,
+        ]);
+        expect(queued).to.deep.equal([{ type: 'case.withdraw' }]);
+      });
+
       it('claims only due rows of the partner asked, at most as many as asked, each once', async () => {
         const ids = [await queue('ES', null), await queue('ES', null), await queue('ES', null)];
         const [a, b] = await Promise.all([claim('ES', 2), claim('ES', 2)]);

@@ -69,8 +69,3 @@ FROM messages
 WHERE direction = 'out' AND case_id = $1 AND type IN ('case.transfer', 'case.update')
 ORDER BY peer, seq DESC;
 
--- name: lockCaseForSend
--- Inside a forward's transaction: lock the latest version of the case and say whether it was
--- withdrawn meanwhile. A withdrawal (withdrawLocalCase) waits for this lock, then sees the
--- forward's messages among the recipients; a forward after it sees withdrawn_at.
-SELECT withdrawn_at FROM cases WHERE id = $1 ORDER BY version DESC LIMIT 1 FOR UPDATE;
