@@ -15,7 +15,7 @@ import { auditRouter } from './audit.js';
 import { authenticate, type Principal, requireRole } from './auth.js';
 import { casesRouter } from './cases.js';
 import { serveOpenApi } from './openapi.js';
-import { bodyOf, decodeCursor, encodeCursor, UUID, uuidParam } from './params.js';
+import { bodyOf, decodeCursor, nextCursor, UUID, uuidParam } from './params.js';
 import { readyz } from './readyz.js';
 import { ingestReports } from './reports.js';
 import { usersRouter } from './users.js';
@@ -71,11 +71,7 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
       f.cursor?.id ?? null,
       f.limit,
     ]);
-    const last = rows.at(-1);
-    res.json({
-      messages: rows.map(({ cursor_at: _, ...m }) => m),
-      next: rows.length === f.limit && last ? encodeCursor(last.cursor_at, last.id) : null,
-    });
+    res.json({ messages: rows.map(({ cursor_at: _, ...m }) => m), next: nextCursor(rows, f.limit) });
   });
 
   api.get('/messages/:id', requireRole('analyst'), async (req, res) => {

@@ -17,7 +17,7 @@ import { withdrawCase } from '../outbound/withdraw.js';
 import type { CaseV1, Handling } from '../schema/validators.js';
 import { sql } from '../store/sql.js';
 import { type Principal, requireRole } from './auth.js';
-import { bodyOf, decodeCursor, encodeCursor, uuidParam } from './params.js';
+import { bodyOf, decodeCursor, nextCursor, uuidParam } from './params.js';
 
 /** The envelope schema's bound on `handling.purpose`. */
 const PURPOSE_MAX = 500;
@@ -46,11 +46,7 @@ export function casesRouter(ctx: GatewayContext, queue: DeliveryQueue): express.
     ]);
     const { cursor: _c, limit: _l, ...filters } = f;
     await audit(res, 'case.listed', {}, { filters: definedOnly(filters), count: rows.length });
-    const last = rows.at(-1);
-    res.json({
-      cases: rows.map(listItem),
-      next: rows.length === f.limit && last ? encodeCursor(last.cursor_at, last.id) : null,
-    });
+    res.json({ cases: rows.map(listItem), next: nextCursor(rows, f.limit) });
   });
 
   r.get('/:id', requireRole('analyst'), async (req, res) => {

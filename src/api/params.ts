@@ -23,8 +23,14 @@ export function bodyOf(req: express.Request): Buffer {
  * The cursor of a list ordered by (created_at, id) descending: the last row's created_at with
  * its microseconds (`cursor_at`, formatted by the query, not a millisecond Date) and its id.
  */
-export function encodeCursor(at: string, id: string): string {
+function encodeCursor(at: string, id: string): string {
   return Buffer.from(JSON.stringify([at, id])).toString('base64url');
+}
+
+/** The `next` of a page: the cursor after its last row when the page is full, else null. */
+export function nextCursor(rows: { cursor_at: string; id: string }[], limit: number): string | null {
+  const last = rows.at(-1);
+  return rows.length === limit && last ? encodeCursor(last.cursor_at, last.id) : null;
 }
 
 export function decodeCursor(c: string): { at: string; id: string } {
