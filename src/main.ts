@@ -73,6 +73,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   const driver = opts.driver ?? (config.redis ? 'bullmq' : 'embedded');
   const queue = driver === 'bullmq' ? createBullmqQueue(ctx, opts) : createEmbeddedQueue(ctx, opts);
   const partnerServer = createPartnerServer(config, createPartnerApp(ctx));
+  partnerServer.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+    const reason = /^[A-Z0-9_]{1,80}$/.test(err.code ?? '') ? err.code! : 'other';
+    ctx.metrics.tlsRefused.inc({ reason });
+  });
   const adminServer = http.createServer(createAdminApp(ctx, queue));
   adminServer.requestTimeout = config.limits.requestTimeoutMs;
   let partnerPort: number;

@@ -41,6 +41,8 @@ export interface Metrics {
   inboundRejections: Counter<'code' | 'partner'>;
   /** Certificate and key reloads (SIGHUP, file change) by trigger and result (applied, unchanged, refused). */
   configReloads: Counter<'trigger' | 'result'>;
+  /** TLS handshakes the partner listener refused, by the error's code (no client certificate, unknown CA, TLS 1.2, …). */
+  tlsRefused: Counter<'reason'>;
   /** Let the gauges computed at scrape time (messages, queue depth, audit head, certificate expiry) read. */
   bind(source: ScrapeSource): void;
 }
@@ -76,6 +78,12 @@ export function createMetrics(country: string): Metrics {
       name: 'icros_inbound_rejections_total',
       help: 'Partner requests answered with a problem, by error code (docs/errors.md)',
       labelNames: ['code', 'partner'],
+      registers,
+    }),
+    tlsRefused: new Counter({
+      name: 'icros_tls_handshakes_refused_total',
+      help: 'TLS handshakes the partner listener refused, by the error code (e.g. ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE)',
+      labelNames: ['reason'],
       registers,
     }),
     configReloads: new Counter({

@@ -3,6 +3,7 @@
  * sensible value, `/readyz` lists its checks and fails on a certificate too close to expiry,
  * (the admin listener's headers and error bodies: test/e2e/ops-security.spec.ts).
  */
+import tls from 'node:tls';
 import { expect } from 'chai';
 import { sql } from '../../src/store/sql.js';
 import { admin, HANDLING, partnerRequest, sampleCase, tlsIdentity, token } from '../helpers/clients.js';
@@ -87,6 +88,24 @@ for (const kind of dbKinds()) {
       } finally {
         await fr.ctx.db.query("UPDATE messages SET state = 'delivered' WHERE direction = 'out'");
       }
+    });
+
+    it('counts the TLS handshakes the partner listener refuses, by reason', async () => {
+      const de = fed.gateways.DE!;
+      const { port } = new URL(de.partnerUrl);
+      // No client certificate: the server ends the handshake (TLS 1.3: after it, on first read).
+      await new Promise<void>((resolve) => {
+        const s = tls.connect({ host: '127.0.0.1', port: Number(port), rejectUnauthorized: false });
+        s.on('secureConnect', () => s.write('GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n'));
+        s.on('error', () => resolve());
+        s.on('close', () => resolve());
+      });
+      const reason = 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE';
+      const count = await waitFor('the refused handshake counted', async () => {
+        const n = metric(await scrape('DE'), 'icros_tls_handshakes_refused_total', { reason });
+        return n && n >= 1 ? n : undefined;
+      });
+      expect(count).to.be.at.least(1);
     });
 
     it('exposes certificate days to expiry, the audit head and the build', async () => {
