@@ -197,7 +197,9 @@ for (const kind of dbKinds()) {
       const keyFile = path.join(pki, 'FR', 'sign-next.key');
       const goodKey = readFileSync(keyFile, 'utf8');
 
-      swapFile(keyFile, '-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n');
+      // The real key's armour lines around a body that is not a key.
+      const armour = goodKey.trim().split('\n');
+      swapFile(keyFile, `${armour[0]}\nnot a key\n${armour.at(-1)}\n`);
       const corrupt = await fr.reload('SIGHUP');
       expect(corrupt.result).to.equal('refused');
       expect(corrupt.error).to.contain('/signing/key');
