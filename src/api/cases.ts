@@ -9,7 +9,7 @@ import type { GatewayContext } from '../context.js';
 import { exportReport, nationalFormat, SHARED_FORMAT } from '../convert/registry.js';
 import { parseUntrustedJson } from '../envelope/json.js';
 import { IcrosError } from '../errors.js';
-import { rawBody } from '../http/common.js';
+import { bodyOf, rawBody } from '../http/common.js';
 import { forwardCase } from '../outbound/forward.js';
 import { effectiveHandling, type HandledCase } from '../outbound/handling.js';
 import type { DeliveryQueue } from '../outbound/queue.js';
@@ -17,7 +17,7 @@ import { withdrawCase } from '../outbound/withdraw.js';
 import type { CaseV1, Handling } from '../schema/validators.js';
 import { sql } from '../store/sql.js';
 import { type Principal, requireRole } from './auth.js';
-import { bodyOf, decodeCursor, nextCursor, uuidParam } from './params.js';
+import { decodeCursor, nextCursor, uuidParam } from './params.js';
 
 /** The envelope schema's bound on `handling.purpose`. */
 const PURPOSE_MAX = 500;

@@ -1,8 +1,7 @@
 /**
- * What the admin routes share for reading requests: ids in paths, raw bodies, and the cursors
- * of paged lists.
+ * What the admin routes share for reading requests: ids in paths and the cursors of paged
+ * lists.
  */
-import type express from 'express';
 import { IcrosError } from '../errors.js';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -12,11 +11,6 @@ export function uuidParam(v: unknown, code: 'CASE_NOT_FOUND' | 'MESSAGE_NOT_FOUN
   if (typeof v !== 'string' || !UUID.test(v))
     throw new IcrosError(code, `${JSON.stringify(v)} is not a UUID`);
   return v.toLowerCase();
-}
-
-/** The raw body read by `rawBody` (empty when there was none). */
-export function bodyOf(req: express.Request): Buffer {
-  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
 }
 
 /**

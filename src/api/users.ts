@@ -11,7 +11,7 @@ import express from 'express';
 import type { GatewayContext } from '../context.js';
 import { parseUntrustedJson } from '../envelope/json.js';
 import { IcrosError } from '../errors.js';
-import { rawBody } from '../http/common.js';
+import { bodyOf, rawBody } from '../http/common.js';
 import { type Principal, requireRole } from './auth.js';
 import { createToken, listTokens, revokeToken, TOKEN_NAME } from './tokens.js';
 
@@ -34,7 +34,7 @@ export function usersRouter(ctx: GatewayContext): express.Router {
     requireRole('admin'),
     rawBody(Math.min(MAX_BODY, ctx.config.admin.maxBodyBytes)),
     async (req, res) => {
-      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const body = bodyOf(req);
       const input = parseUntrustedJson(body, 'the user request');
       if (typeof input !== 'object' || input === null || Array.isArray(input)) {
         throw new IcrosError('REQUEST_INVALID', 'expected {"name": "...", "role": "analyst|auditor|admin"}');

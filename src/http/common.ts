@@ -66,6 +66,24 @@ export function normalizeHttpError(err: unknown): unknown {
   return err;
 }
 
+/** The body `rawBody` read (empty when there was none). */
+export function bodyOf(req: Request): Buffer {
+  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+}
+
+/** Refuse a request whose Content-Type is not `type` (415), before its body is read. */
+export function requireContentType(type: string): RequestHandler {
+  return (req, _res, next) => {
+    if (!req.is(type)) {
+      throw new IcrosError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `Content-Type must be ${type}, got ${req.get('content-type') ?? 'none'}`,
+      );
+    }
+    next();
+  };
+}
+
 /** The raw request body as a Buffer, up to `limit` bytes; compressed bodies are refused. */
 export function rawBody(limit: number): RequestHandler {
   return express.raw({ type: () => true, limit, inflate: false });

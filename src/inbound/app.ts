@@ -8,7 +8,15 @@ import type { TLSSocket } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { GatewayContext } from '../context.js';
 import { IcrosError, isIcrosError } from '../errors.js';
-import { errorHandler, normalizeHttpError, notFound, rawBody, requestId } from '../http/common.js';
+import {
+  bodyOf,
+  errorHandler,
+  normalizeHttpError,
+  notFound,
+  rawBody,
+  requestId,
+  requireContentType,
+} from '../http/common.js';
 import { log } from '../log.js';
 import { BATCH_PATH, MAX_BATCH, parseBatch, receiveBatch } from './batch.js';
 import { identify } from './identity.js';
@@ -52,18 +60,10 @@ export function createPartnerApp(ctx: GatewayContext): express.Express {
 
   app.post(
     '/v1/messages',
-    (req, _res, next) => {
-      if (!req.is('application/jose')) {
-        throw new IcrosError(
-          'UNSUPPORTED_MEDIA_TYPE',
-          `Content-Type must be application/jose, got ${req.get('content-type') ?? 'none'}`,
-        );
-      }
-      next();
-    },
+    requireContentType('application/jose'),
     rawBody(ctx.config.limits.maxBodyBytes),
     async (req, res) => {
-      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const body = bodyOf(req);
       const result = await receiveMessage(ctx, res.locals.partner, body);
       if (result.status === 201)
         ctx.metrics.receipts.inc({ direction: 'issued', partner: res.locals.partner.country });
@@ -80,18 +80,10 @@ export function createPartnerApp(ctx: GatewayContext): express.Express {
   // `:` starts a parameter in Express 5 route strings, hence the escape.
   app.post(
     BATCH_PATH.replace(':', '\\:'),
-    (req, _res, next) => {
-      if (!req.is('application/json')) {
-        throw new IcrosError(
-          'UNSUPPORTED_MEDIA_TYPE',
-          `Content-Type must be application/json, got ${req.get('content-type') ?? 'none'}`,
-        );
-      }
-      next();
-    },
+    requireContentType('application/json'),
     rawBody(ctx.config.limits.maxBodyBytes),
     async (req, res) => {
-      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const body = bodyOf(req);
       const { receiptJws, outcomes } = await receiveBatch(ctx, res.locals.partner, parseBatch(body));
       const count = (s: string) => outcomes.filter((o) => o.status === s).length;
       ctx.metrics.receipts.inc(
