@@ -9,6 +9,14 @@
  * A write that throws aborts the batch; the batch is then replayed one write per
  * transaction, so only the failing write fails and each caller gets its own outcome.
  * Resolved means committed, as with `db.tx`. Writes must do nothing but database work.
+ *
+ * Two lanes, each grouping its own writes: the writer itself, for what somebody waits on (a
+ * forward, an ingest, a partner's message), and `background`, for the delivery outcomes of
+ * the sender. The lanes' transactions run side by side and meet only at the chain head, which
+ * each holds just for its append and commit: rows deferred before the append are written
+ * before the head is locked, except those whose order the head decides (`insertOutboundMany`
+ * takes each row's predecessor in the case). So a forward waits for, at most, the append of a
+ * delivery batch, not for the whole batch.
  */
 import type { Db, TxQueryable } from '../store/db.js';
 import { sql } from '../store/sql.js';
@@ -25,7 +33,8 @@ export interface AuditedTx extends TxQueryable {
   afterAppend(fn: (head: AuditHead) => Promise<void>): void;
   /**
    * Queue one row for the named bulk statement (`queries/*.sql`, taking a JSON array of rows
-   * as `$1`); each such statement runs once per batch, after the hooks. Rows of independent
+   * as `$1`); each such statement runs once per batch: before the chain head is locked, or
+   * after the hooks for `insertOutboundMany` and for rows the hooks defer. Rows of independent
    * writes go in together: one round trip per batch instead of one per write.
    */
   defer(statement: string, row: Record<string, unknown>): void;
@@ -38,12 +47,20 @@ export interface AuditedTx extends TxQueryable {
 
 export type Write<T> = (q: AuditedTx) => Promise<T>;
 
-export interface AuditWriter {
+export interface AuditLane {
   /** Run `fn` in a group-committed transaction. */
   <T>(fn: Write<T>): Promise<T>;
   /** The same, also returning the audit head after the batch (it includes this write's events). */
   withHead<T>(fn: Write<T>): Promise<{ value: T; head: AuditHead }>;
 }
+
+export interface AuditWriter extends AuditLane {
+  /** The lane for background writes (delivery outcomes): same contract, its own batches. */
+  background: AuditLane;
+}
+
+/** Deferred statements that must run under the chain head lock (their rows' order is the head's). */
+const UNDER_HEAD_LOCK = new Set(['insertOutboundMany']);
 
 interface Item {
   fn: Write<unknown>;
@@ -52,6 +69,12 @@ interface Item {
 }
 
 export function createAuditWriter(db: Db, now: () => Date, maxBatch = 256): AuditWriter {
+  const writer = createLane(db, now, maxBatch) as AuditWriter;
+  writer.background = createLane(db, now, maxBatch);
+  return writer;
+}
+
+function createLane(db: Db, now: () => Date, maxBatch: number): AuditLane {
   const queue: Item[] = [];
   let draining = false;
 
@@ -79,6 +102,11 @@ export function createAuditWriter(db: Db, now: () => Date, maxBatch = 256): Audi
       };
       const values: unknown[] = [];
       for (const item of items) values.push(await item.fn(q));
+      for (const [statement, rows] of deferred) {
+        if (UNDER_HEAD_LOCK.has(statement)) continue;
+        deferred.delete(statement);
+        await tx.query(sql(statement), [JSON.stringify(rows)]);
+      }
       // The hooks (receipts, which name the head) are signed while the events are written.
       const { head, written } = await beginAppend(tx, events, now());
       await Promise.all([written, ...hooks.map((h) => h(head))]);
@@ -115,7 +143,7 @@ export function createAuditWriter(db: Db, now: () => Date, maxBatch = 256): Audi
       queue.push({ fn, resolve: resolve as Item['resolve'], reject });
       if (!draining) void drain();
     });
-  const writer = (<T>(fn: Write<T>) => withHead(fn).then((r) => r.value)) as AuditWriter;
-  writer.withHead = withHead;
-  return writer;
+  const lane = (<T>(fn: Write<T>) => withHead(fn).then((r) => r.value)) as AuditLane;
+  lane.withHead = withHead;
+  return lane;
 }

@@ -63,7 +63,7 @@ export async function deliverOne(
       messageDigest: row.digest,
       from: ctx.config.country,
     });
-    await ctx.tx(async (q) => {
+    await ctx.tx.background(async (q) => {
       recordDelivered(q, partner, row, startedAt, httpStatus, {
         receiptId: receipt.id,
         jws: res.body,
@@ -169,7 +169,7 @@ export async function deliverBatch(
     const { receipt } = verified;
     const delivered = rows.filter((_, i) => verified.results[i]!.status !== 'rejected');
     if (delivered.length) {
-      await ctx.tx(async (q) => {
+      await ctx.tx.background(async (q) => {
         for (const [i, row] of rows.entries()) {
           const result = verified.results[i]!;
           if (result.status === 'rejected') continue;
@@ -320,7 +320,7 @@ async function recordFailure(
     result: failure.permanent ? 'permanent' : 'transient',
   });
   if (outcome === 'dead') ctx.metrics.dead.inc({ partner: partner.country, code: stored.code });
-  await ctx.tx(async (q) => {
+  await ctx.tx.background(async (q) => {
     if (outcome === 'dead') await q.query(sql('markDead'), [partner.country, row.id, problem]);
     else await q.query(sql('markRetrying'), [partner.country, row.id, nextAt, problem]);
     q.defer(

@@ -252,7 +252,7 @@ export class Lanes {
       if (lane.partner.delivery.batchMaxMessages > 1) lane.batch = undefined;
     }
     try {
-      await this.ctx.tx(async (q) =>
+      await this.ctx.tx.background(async (q) =>
         q.audit({
           actor: { kind: 'system', id: 'delivery' },
           action: state === 'open' ? 'partner.circuit.opened' : 'partner.circuit.closed',
@@ -278,7 +278,7 @@ export class Lanes {
         detail: `not delivered within ${maxAgeSeconds} s of being queued`,
       };
       try {
-        await this.ctx.tx(async (q) => {
+        await this.ctx.tx.background(async (q) => {
           const rows = await q.query<{ id: string; case_id: string | null; attempts: number }>(
             sql('expireOld'),
             [country, maxAgeSeconds, JSON.stringify(problem)],

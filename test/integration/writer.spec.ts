@@ -71,6 +71,56 @@ for (const kind of dbKinds()) {
       expect(rows.map((r) => r.attempt)).to.deep.equal([200, 201, 202]);
     });
 
+    it('chains the writes of both lanes, interleaved, into one gap-free chain', async () => {
+      const write = createAuditWriter(db, () => new Date());
+      const before = (await readAuditEvents(db, 0, 10_000)).length;
+      await Promise.all(
+        Array.from({ length: 60 }, (_, n) =>
+          (n % 2 ? write.background : write)(async (q) => {
+            q.audit({ actor: { kind: 'system', id: 't' }, action: `lane.${n}`, subject: {} });
+            q.defer('insertAttempts', {
+              message_id: '00000000-0000-7000-8000-000000000001',
+              peer: 'DE',
+              attempt: 1000 + n,
+              started_at: new Date().toISOString(),
+              outcome: 'delivered',
+              http_status: 201,
+              problem: null,
+            });
+          }),
+        ),
+      );
+      const events = await readAuditEvents(db, 0, 10_000);
+      expect(events.length).to.equal(before + 60);
+      expect(events.map((e) => e.seq)).to.deep.equal(events.map((_, i) => i + 1));
+      expect(firstBrokenLink(events)).to.equal(null);
+      const counted = await db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM delivery_attempts WHERE peer = 'DE' AND attempt >= 1000",
+      );
+      expect(counted[0]?.n).to.equal(60);
+    });
+
+    if (kind === 'postgres') {
+      // PGlite has one connection, so its transactions take turns whatever the lane.
+      it('commits a write while a background batch is still running its statements', async () => {
+        const write = createAuditWriter(db, () => new Date());
+        const order: string[] = [];
+        const slow = write.background(async (q) => {
+          await q.query('SELECT pg_sleep(0.5)');
+          q.audit({ actor: { kind: 'system', id: 't' }, action: 'lane.slow', subject: {} });
+        });
+        await new Promise((r) => setTimeout(r, 50));
+        const quick = write(async (q) => {
+          q.audit({ actor: { kind: 'user', id: 't' }, action: 'lane.quick', subject: {} });
+        });
+        await Promise.all([slow.then(() => order.push('background')), quick.then(() => order.push('main'))]);
+        expect(order).to.deep.equal(['main', 'background']);
+        const events = await readAuditEvents(db, 0, 10_000);
+        expect(events.map((e) => e.action).slice(-2)).to.deep.equal(['lane.quick', 'lane.slow']);
+        expect(firstBrokenLink(events)).to.equal(null);
+      });
+    }
+
     it('fails only the write that failed; the others and their events commit', async () => {
       const write = createAuditWriter(db, () => new Date());
       const before = (await readAuditEvents(db, 0, 10_000)).length;
