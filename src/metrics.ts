@@ -132,9 +132,11 @@ export function createMetrics(country: string): Metrics {
         if (!source) return;
         const rows = await openRows();
         if (!rows) return;
-        for (const p of source.config().partners) {
-          const r = rows.find((x) => x.peer === p.country);
-          this.set({ partner: p.country }, r ? Math.max(0, Number(r.oldest_age_s)) : 0);
+        // Every configured partner, and any other peer with open messages (a removed partner).
+        this.reset();
+        for (const peer of peersOf(source.config().partners, rows)) {
+          const r = rows.find((x) => x.peer === peer);
+          this.set({ partner: peer }, r ? Math.max(0, Number(r.oldest_age_s)) : 0);
         }
       },
     }),
@@ -147,8 +149,9 @@ export function createMetrics(country: string): Metrics {
         if (!source) return;
         const rows = await openRows();
         if (!rows) return;
-        for (const p of source.config().partners) {
-          this.set({ partner: p.country }, rows.find((x) => x.peer === p.country)?.open ?? 0);
+        this.reset();
+        for (const peer of peersOf(source.config().partners, rows)) {
+          this.set({ partner: peer }, rows.find((x) => x.peer === peer)?.open ?? 0);
         }
       },
     }),
@@ -165,6 +168,11 @@ interface OpenRow {
   peer: string;
   open: number;
   oldest_age_s: number;
+}
+
+/** The configured partners' countries, then the other peers that have open messages. */
+function peersOf(partners: readonly { country: string }[], rows: readonly OpenRow[]): Set<string> {
+  return new Set([...partners.map((p) => p.country), ...rows.map((r) => r.peer)]);
 }
 
 const DAY_MS = 86_400_000;

@@ -43,6 +43,8 @@ export interface LaneStatus {
 export class Lanes {
   private readonly lanes = new Map<string, Lane>();
   private lastSweep = 0;
+  /** Peers with open messages that are not configured partners, as last seen (warned once). */
+  private readonly unconfigured = new Set<string>();
 
   constructor(
     private readonly ctx: GatewayContext,
@@ -268,19 +270,30 @@ export class Lanes {
     }
   }
 
-  /** Messages past their partner's maxAgeSeconds that are waiting (not being sent) die. */
+  /**
+   * Messages past their partner's maxAgeSeconds that are waiting (not being sent) die. A
+   * partner taken out of the configuration leaves its open messages behind with nothing to
+   * send them: they die at the default maxAgeSeconds (and a row whose lease ran out with
+   * them), so none waits forever; putting the partner back and a redrive sends them.
+   */
   private async expire(): Promise<void> {
-    for (const lane of this.all()) {
-      const { maxAgeSeconds } = lane.partner.delivery;
-      const country = lane.partner.country;
+    const targets = this.all().map((lane) => ({
+      country: lane.partner.country,
+      maxAgeSeconds: lane.partner.delivery.maxAgeSeconds,
+      removed: false,
+    }));
+    for (const country of await this.unconfiguredPeers()) {
+      targets.push({ country, maxAgeSeconds: this.ctx.config.delivery.maxAgeSeconds, removed: true });
+    }
+    for (const { country, maxAgeSeconds, removed } of targets) {
       const problem = {
         code: 'MESSAGE_EXPIRED',
-        detail: `not delivered within ${maxAgeSeconds} s of being queued`,
+        detail: `not delivered within ${maxAgeSeconds} s of being queued${removed ? `; ${country} is no longer a configured partner` : ''}`,
       };
       try {
         await this.ctx.tx.background(async (q) => {
           const rows = await q.query<{ id: string; case_id: string | null; attempts: number }>(
-            sql('expireOld'),
+            sql(removed ? 'expireUnconfigured' : 'expireOld'),
             [country, maxAgeSeconds, JSON.stringify(problem)],
           );
           for (const r of rows) {
@@ -297,6 +310,7 @@ export class Lanes {
               partner: country,
               count: rows.length,
               maxAgeSeconds,
+              ...(removed ? { configured: false } : {}),
             });
           }
         });
@@ -306,6 +320,17 @@ export class Lanes {
           err: (err as Error).message,
         });
       }
+    }
+  }
+
+  /** Peers with open outbound messages that are not (or no longer) configured partners. */
+  private async unconfiguredPeers(): Promise<string[]> {
+    try {
+      const rows = await this.ctx.db.query<{ peer: string }>(sql('openByPartner'));
+      return rows.map((r) => r.peer).filter((peer) => !this.ctx.registry.byCountry(peer));
+    } catch (err) {
+      log.error('cannot read the outbox ages', { err: (err as Error).message });
+      return [];
     }
   }
 
@@ -340,5 +365,18 @@ export class Lanes {
         log.info('oldest undelivered message is back under the alert threshold', { partner: country });
       }
     }
+    // Open messages to a peer that is not configured: one warning (the gauges show them too).
+    const orphans = rows.filter((r) => !this.ctx.registry.byCountry(r.peer));
+    for (const row of orphans) {
+      if (this.unconfigured.has(row.peer)) continue;
+      this.unconfigured.add(row.peer);
+      log.warn('open messages to a partner that is not configured: nothing sends them', {
+        partner: row.peer,
+        open: row.open,
+        diesAfterSeconds: this.ctx.config.delivery.maxAgeSeconds,
+      });
+    }
+    for (const peer of this.unconfigured)
+      if (!orphans.some((r) => r.peer === peer)) this.unconfigured.delete(peer);
   }
 }

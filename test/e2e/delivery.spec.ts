@@ -261,6 +261,44 @@ describe('e2e delivery: circuit breaker, dead letters, redrive, expiry (pglite)'
     state.mode = 'honest';
   });
 
+  it('lets open messages to a partner taken out of the configuration die at the default maximum age', async () => {
+    state.mode = 'status-503';
+    await until('circuit closed', partnerDe, (p) => p.circuit.state === 'closed');
+    const id = await forward();
+    await until(
+      'retrying',
+      () => message(id),
+      (m) => m.state === 'retrying',
+    );
+    // As if IT had been a partner and was removed from the configuration since.
+    await fr.ctx.db.query("UPDATE messages SET peer = 'IT' WHERE id = $1", [id]);
+    await fr.queue.maintain();
+    const open = await (await fetch(`${fr.adminUrl}/metrics`)).text();
+    expect(open).to.match(/icros_open_messages\{partner="IT",gateway="FR"\} 1\b/);
+    expect(open).to.match(/icros_oldest_queued_seconds\{partner="IT",gateway="FR"\} \d/);
+    expect((await message(id)).state, 'younger than the maximum age: kept').to.equal('retrying');
+    await fr.ctx.db.query("UPDATE messages SET created_at = now() - interval '400 days' WHERE id = $1", [id]);
+    await until(
+      'expired',
+      async () => {
+        await fr.queue.maintain();
+        return message(id);
+      },
+      (m) => m.state === 'dead',
+    );
+    const dead = await message(id);
+    expect(dead.last_error.code).to.equal('MESSAGE_EXPIRED');
+    expect(dead.last_error.detail).to.contain('IT is no longer a configured partner');
+    const after = await (await fetch(`${fr.adminUrl}/metrics`)).text();
+    expect(after).to.match(
+      /icros_messages_dead_total\{partner="IT",code="MESSAGE_EXPIRED",gateway="FR"\} 1\b/,
+    );
+    expect(after, 'its gauges go once nothing is open').to.not.match(
+      /icros_(open_messages|oldest_queued_seconds)\{partner="IT"/,
+    );
+    state.mode = 'honest';
+  });
+
   it('shows per partner: circuit, message counts by state, the oldest open message, the policy', async () => {
     const de = await partnerDe();
     expect(de.messages.delivered).to.be.greaterThan(0);

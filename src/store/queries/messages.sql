@@ -76,6 +76,15 @@ WHERE direction = 'out' AND peer = $1 AND state IN ('queued', 'retrying')
   AND created_at < now() - ($2::int * interval '1 second')
 RETURNING id, case_id, attempts;
 
+-- name: expireUnconfigured
+-- expireOld for a peer $1 that is no longer a configured partner: nothing sends its messages,
+-- so a row left 'sending' by a stopped process dies too once its lease has run out.
+UPDATE messages SET state = 'dead', last_error = $3::jsonb, next_attempt_at = NULL, lease_until = NULL, updated_at = now()
+WHERE direction = 'out' AND peer = $1
+  AND (state IN ('queued', 'retrying') OR (state = 'sending' AND lease_until < now()))
+  AND created_at < now() - ($2::int * interval '1 second')
+RETURNING id, case_id, attempts;
+
 -- name: openByPartner
 -- Per partner: undelivered outbound messages (queued, retrying, sending) and the oldest one's age.
 SELECT peer, count(*)::int AS open, min(created_at) AS oldest,
