@@ -15,8 +15,11 @@ import { type Gateway, startGateway } from '../../src/main.js';
 import { forwardCase } from '../../src/outbound/forward.js';
 import { initPki } from '../../src/pki/init.js';
 import { freePort } from '../helpers/federation.js';
+import { type CpuSample, cpuMsPer, cpuSample } from './cpu.js';
 import { type Figure, percentile } from './report.js';
 
+/** The quiet run's pace: an analyst forwarding while the gateway has little else to do. */
+const QUIET_RATE = 20;
 const HANDLING = { tlp: 'AMBER', code: 'H1', purpose: 'benchmark', legalBasis: 'benchmark' } as const;
 const sample = JSON.parse(
   readFileSync(new URL('../../schemas/icros-case/samples/phishing-bank.json', import.meta.url), 'utf8'),
@@ -125,6 +128,8 @@ export async function benchExchange(
           onDelivered = f;
         });
       say(`exchange ${label}: forwarding ${n} cases FR → DE as fast as they are accepted …`);
+      const cpu0 = cpuSample(de.pid);
+      const busy0 = busyTimes();
       const burst = await forwardAll(
         fr,
         ids.slice(0, n),
@@ -135,9 +140,12 @@ export async function benchExchange(
         say,
       );
       const rate = burst.done / burst.seconds;
+      const cpu1 = cpuSample(de.pid);
+      const busy = busyFraction(busy0, busyTimes());
       const pacedN = Math.min(1000, Math.max(50, Math.floor(n / 10)));
+      const quietN = 200;
       const extra: string[] = [];
-      for (let i = 0; i < pacedN; i++) extra.push(randomUUID());
+      for (let i = 0; i < pacedN + quietN; i++) extra.push(randomUUID());
       await ingestReports(
         fr.ctx,
         'icros-case',
@@ -153,8 +161,20 @@ export async function benchExchange(
       );
       const paced = await forwardAll(
         fr,
-        extra,
+        extra.slice(0, pacedN),
         rate / 2,
+        (f) => {
+          onDelivered = f;
+        },
+        say,
+      );
+      say(
+        `exchange ${label}: ${quietN} more forwards at ${QUIET_RATE}/s, the analyst's call on a quiet gateway …`,
+      );
+      const quiet = await forwardAll(
+        fr,
+        extra.slice(pacedN),
+        QUIET_RATE,
         (f) => {
           onDelivered = f;
         },
@@ -187,6 +207,23 @@ export async function benchExchange(
           name: `exchange.${label}.forward_p99`,
           value: round1(percentile(paced.forwardMs, 99)),
           unit: 'ms (at half the max rate)',
+          limit: '<= 5',
+        },
+        ...(cpu0 && cpu1 ? cpuFigures(label, cpuMsPer(cpu0, cpu1, burst.done), kind, mode.driver) : []),
+        {
+          name: `exchange.${label}.cpu_busy`,
+          value: Math.round(busy * 100),
+          unit: `% of ${os.cpus().length} cores busy during the burst`,
+        },
+        {
+          name: `exchange.${label}.forward_p50_quiet`,
+          value: round1(percentile(quiet.forwardMs, 50)),
+          unit: `ms (${QUIET_RATE} forwards/s)`,
+        },
+        {
+          name: `exchange.${label}.forward_p99_quiet`,
+          value: round1(percentile(quiet.forwardMs, 99)),
+          unit: `ms (${QUIET_RATE} forwards/s)`,
           limit: '<= 5',
         },
       ];
@@ -315,6 +352,37 @@ async function forwardAll(
   latencies.sort((a, b) => a - b);
   forwardMs.sort((a, b) => a - b);
   return { done, seconds: (performance.now() - t0) / 1000, latencies, forwardMs };
+}
+
+/** CPU per delivered case during the burst, by process (`test/bench/cpu.ts`). */
+function cpuFigures(label: string, per: CpuSample, kind: string, driver: string): Figure[] {
+  const parts: [keyof CpuSample, string][] = [
+    ['fr', 'FR: forwards (signing included), delivery, receipts'],
+    ['de', 'DE: verification, storage, receipts'],
+    ...(kind === 'postgres' ? [['postgres', 'PostgreSQL, both gateways'] as [keyof CpuSample, string]] : []),
+    ...(driver === 'bullmq' ? [['redis', 'Redis'] as [keyof CpuSample, string]] : []),
+  ];
+  return parts.map(([k, what]) => ({
+    name: `exchange.${label}.cpu_ms_per_case.${k}`,
+    value: per[k],
+    unit: `ms (${what})`,
+  }));
+}
+
+/** Busy and total CPU time over all cores so far (os.cpus(), in ms). */
+function busyTimes(): { busy: number; total: number } {
+  let busy = 0;
+  let total = 0;
+  for (const { times } of os.cpus()) {
+    const all = times.user + times.nice + times.sys + times.irq + times.idle;
+    total += all;
+    busy += all - times.idle;
+  }
+  return { busy, total };
+}
+
+function busyFraction(a: { busy: number; total: number }, b: { busy: number; total: number }): number {
+  return b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0;
 }
 
 function round1(v: number) {
