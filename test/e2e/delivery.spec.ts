@@ -229,7 +229,8 @@ describe('e2e delivery: circuit breaker, dead letters, redrive, expiry (pglite)'
     expect((await icros(['messages', 'redrive', id, '--state', 'dead'], env)).status).to.equal(2);
   });
 
-  it('makes a waiting message dead once it is older than maxAgeSeconds (MESSAGE_EXPIRED)', async () => {
+  /** A message that DE keeps refusing with 503: it waits as `retrying`. */
+  async function retryingAgainstFailingDe(): Promise<string> {
     state.mode = 'status-503';
     await until('circuit closed', partnerDe, (p) => p.circuit.state === 'closed');
     const id = await forward();
@@ -238,10 +239,11 @@ describe('e2e delivery: circuit breaker, dead letters, redrive, expiry (pglite)'
       () => message(id),
       (m) => m.state === 'retrying',
     );
-    // Two minutes old, as if DE had been down that long.
-    await fr.ctx.db.query("UPDATE messages SET created_at = now() - interval '2 minutes' WHERE id = $1", [
-      id,
-    ]);
+    return id;
+  }
+
+  /** Run the maintenance sweep until message `id` is dead; the message. */
+  async function untilExpired(id: string) {
     await until(
       'expired',
       async () => {
@@ -250,7 +252,16 @@ describe('e2e delivery: circuit breaker, dead letters, redrive, expiry (pglite)'
       },
       (m) => m.state === 'dead',
     );
-    const dead = await message(id);
+    return message(id);
+  }
+
+  it('makes a waiting message dead once it is older than maxAgeSeconds (MESSAGE_EXPIRED)', async () => {
+    const id = await retryingAgainstFailingDe();
+    // Two minutes old, as if DE had been down that long.
+    await fr.ctx.db.query("UPDATE messages SET created_at = now() - interval '2 minutes' WHERE id = $1", [
+      id,
+    ]);
+    const dead = await untilExpired(id);
     expect(dead.last_error.code).to.equal('MESSAGE_EXPIRED');
     const metrics = await (await fetch(`${fr.adminUrl}/metrics`)).text();
     expect(metrics).to.match(
@@ -262,14 +273,7 @@ describe('e2e delivery: circuit breaker, dead letters, redrive, expiry (pglite)'
   });
 
   it('lets open messages to a partner taken out of the configuration die at the default maximum age', async () => {
-    state.mode = 'status-503';
-    await until('circuit closed', partnerDe, (p) => p.circuit.state === 'closed');
-    const id = await forward();
-    await until(
-      'retrying',
-      () => message(id),
-      (m) => m.state === 'retrying',
-    );
+    const id = await retryingAgainstFailingDe();
     // As if IT had been a partner and was removed from the configuration since.
     await fr.ctx.db.query("UPDATE messages SET peer = 'IT' WHERE id = $1", [id]);
     await fr.queue.maintain();
@@ -278,15 +282,7 @@ describe('e2e delivery: circuit breaker, dead letters, redrive, expiry (pglite)'
     expect(open).to.match(/icros_oldest_queued_seconds\{partner="IT",gateway="FR"\} \d/);
     expect((await message(id)).state, 'younger than the maximum age: kept').to.equal('retrying');
     await fr.ctx.db.query("UPDATE messages SET created_at = now() - interval '400 days' WHERE id = $1", [id]);
-    await until(
-      'expired',
-      async () => {
-        await fr.queue.maintain();
-        return message(id);
-      },
-      (m) => m.state === 'dead',
-    );
-    const dead = await message(id);
+    const dead = await untilExpired(id);
     expect(dead.last_error.code).to.equal('MESSAGE_EXPIRED');
     expect(dead.last_error.detail).to.contain('IT is no longer a configured partner');
     const after = await (await fetch(`${fr.adminUrl}/metrics`)).text();
