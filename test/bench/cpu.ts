@@ -32,7 +32,9 @@ export function cpuSample(dePid: number | undefined): CpuSample | undefined {
     else if (pid === String(dePid)) sample.de += seconds;
     else {
       const comm = read(`/proc/${pid}/comm`).trim();
-      if (comm.startsWith('postgres')) sample.postgres += seconds;
+      // A backend that ended (a pooled connection closed when idle) took its time with it;
+      // the postmaster, which reaped it, counts it among its children's.
+      if (comm.startsWith('postgres')) sample.postgres += seconds + cpuSeconds(pid, true);
       else if (comm.startsWith('redis')) sample.redis += seconds;
     }
   }
@@ -45,11 +47,14 @@ export function cpuMsPer(before: CpuSample, after: CpuSample, units: number): Cp
   return { fr: per('fr'), de: per('de'), postgres: per('postgres'), redis: per('redis') };
 }
 
-function cpuSeconds(pid: string): number {
+/** The process's own user + system time, or (`children`) that of its ended, reaped children. */
+function cpuSeconds(pid: string, children = false): number {
   const stat = read(`/proc/${pid}/stat`);
-  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+  // Fields after the command name (which may hold spaces): state is field 3, utime 14,
+  // stime 15, cutime 16, cstime 17.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
+  const at = children ? 13 : 11;
+  const ticks = Number(fields[at]) + Number(fields[at + 1]);
   return Number.isFinite(ticks) ? ticks / TICKS_PER_S : 0;
 }
 
