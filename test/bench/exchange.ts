@@ -124,7 +124,7 @@ export async function benchExchange(
         await ingestReports(fr.ctx, 'icros-case', Buffer.from(JSON.stringify(batch)), 'bench');
       }
       if (mode.backlog)
-        return await drainBacklog(fr, ids, label, say, (f) => {
+        return await drainBacklog(fr, { dePid: de.pid, kind, driver: mode.driver }, ids, label, say, (f) => {
           onDelivered = f;
         });
       say(`exchange ${label}: forwarding ${n} cases FR → DE as fast as they are accepted …`);
@@ -240,6 +240,7 @@ export async function benchExchange(
 /** Forward every case with the worker stopped (a partner outage), then start it: the drain rate. */
 async function drainBacklog(
   fr: Gateway,
+  run: { dePid: number | undefined; kind: string; driver: string },
   caseIds: string[],
   label: string,
   say: (l: string) => void,
@@ -269,10 +270,14 @@ async function drainBacklog(
   say(`exchange ${label}: DE back; draining the backlog …`);
   const progress = setInterval(() => say(`  … ${done}/${caseIds.length} delivered`), 5000);
   const timeout = setTimeout(finish, 30 * 60_000);
+  const cpu0 = cpuSample(run.dePid);
+  const busy0 = busyTimes();
   const t0 = performance.now();
   fr.queue.start();
   await allDone;
   const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = cpuSample(run.dePid);
+  const busy = busyFraction(busy0, busyTimes());
   clearTimeout(timeout);
   clearInterval(progress);
   return [
@@ -283,6 +288,14 @@ async function drainBacklog(
       limit: '>= 1000',
     },
     { name: `exchange.${label}.backlog_drained`, value: done, unit: `of ${caseIds.length}` },
+    ...(cpu0 && cpu1
+      ? cpuFigures(`${label}.drain`, cpuMsPer(cpu0, cpu1, done), run.kind, run.driver, 'message')
+      : []),
+    {
+      name: `exchange.${label}.drain.cpu_busy`,
+      value: Math.round(busy * 100),
+      unit: `% of ${os.cpus().length} cores busy during the drain`,
+    },
     {
       name: `exchange.${label}.forward_per_s`,
       value: Math.round(forwardPerS),
@@ -355,7 +368,7 @@ async function forwardAll(
 }
 
 /** CPU per delivered case during the burst, by process (`test/bench/cpu.ts`). */
-function cpuFigures(label: string, per: CpuSample, kind: string, driver: string): Figure[] {
+function cpuFigures(label: string, per: CpuSample, kind: string, driver: string, unit = 'case'): Figure[] {
   const parts: [keyof CpuSample, string][] = [
     ['fr', 'FR: forwards (signing included), delivery, receipts'],
     ['de', 'DE: verification, storage, receipts'],
@@ -363,7 +376,7 @@ function cpuFigures(label: string, per: CpuSample, kind: string, driver: string)
     ...(driver === 'bullmq' ? [['redis', 'Redis'] as [keyof CpuSample, string]] : []),
   ];
   return parts.map(([k, what]) => ({
-    name: `exchange.${label}.cpu_ms_per_case.${k}`,
+    name: `exchange.${label}.cpu_ms_per_${unit}.${k}`,
     value: per[k],
     unit: `ms (${what})`,
   }));
