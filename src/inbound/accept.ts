@@ -40,12 +40,15 @@ export async function storeMessages<R>(
   opts: SettleOptions<R>,
 ): Promise<{ outcomes: Outcome[]; value: R | undefined }> {
   let value: R | undefined;
+  // The case digests and rows first: the writer runs one transaction at a time, so the work
+  // done inside it is work no other request can overlap.
+  const fresh = pending.flatMap((p, i) =>
+    p.kind === 'new' ? [{ i, checked: p.checked, caseDigest: caseDigestOf(p.checked) }] : [],
+  );
+  const rows = fresh.map(({ checked, caseDigest }) => inboundRow(partner, checked, caseDigest));
+  const rowsJson = JSON.stringify(rows);
   const outcomes = await ctx.tx(async (q) => {
-    const fresh = pending.flatMap((p, i) =>
-      p.kind === 'new' ? [{ i, checked: p.checked, caseDigest: caseDigestOf(p.checked) }] : [],
-    );
-    const rows = fresh.map(({ checked, caseDigest }) => inboundRow(partner, checked, caseDigest));
-    const { stored, failed } = await insertInbound(q, rows);
+    const { stored, failed } = await insertInbound(q, rows, rowsJson);
     // Not inserted: a copy stored concurrently (before us, or earlier in this transaction).
     const raced = fresh.filter(
       ({ checked }) => !stored.has(checked.envelope.id) && !failed.has(checked.envelope.id),
@@ -113,31 +116,30 @@ export async function storeMessages<R>(
 type InboundRow = ReturnType<typeof inboundRow>;
 
 /**
- * Insert the messages of one request in one statement: id → case stored now, for those
- * stored now; the others were already held. A single message's database error fails its
- * request as before. In a batch, a statement that fails is retried one message at a time
- * under savepoints, so a message the database refuses (a bug, a limit) is reported alone
- * (`failed`) and the rest are stored.
+ * Insert the messages of one request (`rowsJson`: `rows` as JSON) in one statement: id →
+ * case stored now, for those stored now; the others were already held. A single message's
+ * database error fails its request as before. In a batch, a statement that fails is retried
+ * one message at a time under savepoints, so a message the database refuses (a bug, a limit)
+ * is reported alone (`failed`) and the rest are stored.
  */
 async function insertInbound(
   q: AuditedTx,
   rows: InboundRow[],
+  rowsJson: string,
 ): Promise<{ stored: Map<string, boolean>; failed: Set<string> }> {
   const stored = new Map<string, boolean>();
   const failed = new Set<string>();
-  const insert = async (some: InboundRow[]) => {
-    const out = await q.query<{ id: string; casestored: boolean }>(sql('acceptInboundMany'), [
-      JSON.stringify(some),
-    ]);
+  const insert = async (json: string) => {
+    const out = await q.query<{ id: string; casestored: boolean }>(sql('acceptInboundMany'), [json]);
     for (const r of out) stored.set(r.id, r.casestored);
   };
   if (rows.length <= 1) {
-    if (rows.length === 1) await insert(rows);
+    if (rows.length === 1) await insert(rowsJson);
     return { stored, failed };
   }
   await q.query(sql('savepointAccept'));
   try {
-    await insert(rows);
+    await insert(rowsJson);
     await q.query(sql('releaseAccept'));
     return { stored, failed };
   } catch (err) {
@@ -147,7 +149,7 @@ async function insertInbound(
   stored.clear();
   for (const row of rows) {
     try {
-      await insert([row]);
+      await insert(JSON.stringify([row]));
       await q.query(sql('releaseAccept'));
       await q.query(sql('savepointAccept'));
     } catch (err) {
