@@ -367,10 +367,16 @@ async function forwardAll(
   return { done, seconds: (performance.now() - t0) / 1000, latencies, forwardMs };
 }
 
-/** CPU per delivered case during the burst, by process (`test/bench/cpu.ts`). */
+/**
+ * CPU per delivered case of the burst (forward and delivery), or per message of the drain
+ * (delivery only), by process (`test/bench/cpu.ts`).
+ */
 function cpuFigures(label: string, per: CpuSample, kind: string, driver: string, unit = 'case'): Figure[] {
   const parts: [keyof CpuSample, string][] = [
-    ['fr', 'FR: forwards (signing included), delivery, receipts'],
+    [
+      'fr',
+      unit === 'case' ? 'FR: forwards (signing included), delivery, receipts' : 'FR: delivery, receipts',
+    ],
     ['de', 'DE: verification, storage, receipts'],
     ...(kind === 'postgres' ? [['postgres', 'PostgreSQL, both gateways'] as [keyof CpuSample, string]] : []),
     ...(driver === 'bullmq' ? [['redis', 'Redis'] as [keyof CpuSample, string]] : []),
