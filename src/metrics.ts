@@ -62,6 +62,18 @@ export function createMetrics(country: string): Metrics {
     });
     return open;
   };
+  /**
+   * Set `gauge` from the open messages: for every configured partner, and for any other peer
+   * that has open messages (a partner taken out of the configuration).
+   */
+  const perPeer = async (gauge: Gauge<'partner'>, value: (row: OpenRow | undefined) => number) => {
+    if (!source) return;
+    const rows = await openRows();
+    if (!rows) return;
+    gauge.reset();
+    const peers = new Set([...source.config().partners.map((p) => p.country), ...rows.map((r) => r.peer)]);
+    for (const peer of peers) gauge.set({ partner: peer }, value(rows.find((r) => r.peer === peer)));
+  };
   scrapeGauges(registers, () => source, country);
   return {
     registry,
@@ -129,15 +141,7 @@ export function createMetrics(country: string): Metrics {
       labelNames: ['partner'],
       registers,
       async collect() {
-        if (!source) return;
-        const rows = await openRows();
-        if (!rows) return;
-        // Every configured partner, and any other peer with open messages (a removed partner).
-        this.reset();
-        for (const peer of peersOf(source.config().partners, rows)) {
-          const r = rows.find((x) => x.peer === peer);
-          this.set({ partner: peer }, r ? Math.max(0, Number(r.oldest_age_s)) : 0);
-        }
+        await perPeer(this, (r) => (r ? Math.max(0, Number(r.oldest_age_s)) : 0));
       },
     }),
     openMessages: new Gauge({
@@ -146,13 +150,7 @@ export function createMetrics(country: string): Metrics {
       labelNames: ['partner'],
       registers,
       async collect() {
-        if (!source) return;
-        const rows = await openRows();
-        if (!rows) return;
-        this.reset();
-        for (const peer of peersOf(source.config().partners, rows)) {
-          this.set({ partner: peer }, rows.find((x) => x.peer === peer)?.open ?? 0);
-        }
+        await perPeer(this, (r) => r?.open ?? 0);
       },
     }),
     circuitOpen: new Gauge({
@@ -168,11 +166,6 @@ interface OpenRow {
   peer: string;
   open: number;
   oldest_age_s: number;
-}
-
-/** The configured partners' countries, then the other peers that have open messages. */
-function peersOf(partners: readonly { country: string }[], rows: readonly OpenRow[]): Set<string> {
-  return new Set([...partners.map((p) => p.country), ...rows.map((r) => r.peer)]);
 }
 
 const DAY_MS = 86_400_000;

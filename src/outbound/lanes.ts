@@ -43,7 +43,7 @@ export interface LaneStatus {
 export class Lanes {
   private readonly lanes = new Map<string, Lane>();
   private lastSweep = 0;
-  /** Peers with open messages that are not configured partners, as last seen (warned once). */
+  /** Peers with open messages that are not configured partners, as the last sweep saw them. */
   private readonly unconfigured = new Set<string>();
 
   constructor(
@@ -282,7 +282,9 @@ export class Lanes {
       maxAgeSeconds: lane.partner.delivery.maxAgeSeconds,
       removed: false,
     }));
-    for (const country of await this.unconfiguredPeers()) {
+    // Found by the last sweep's watchAges, which reads the open messages of every peer.
+    for (const country of this.unconfigured) {
+      if (this.ctx.registry.byCountry(country)) continue;
       targets.push({ country, maxAgeSeconds: this.ctx.config.delivery.maxAgeSeconds, removed: true });
     }
     for (const { country, maxAgeSeconds, removed } of targets) {
@@ -320,17 +322,6 @@ export class Lanes {
           err: (err as Error).message,
         });
       }
-    }
-  }
-
-  /** Peers with open outbound messages that are not (or no longer) configured partners. */
-  private async unconfiguredPeers(): Promise<string[]> {
-    try {
-      const rows = await this.ctx.db.query<{ peer: string }>(sql('openByPartner'));
-      return rows.map((r) => r.peer).filter((peer) => !this.ctx.registry.byCountry(peer));
-    } catch (err) {
-      log.error('cannot read the outbox ages', { err: (err as Error).message });
-      return [];
     }
   }
 
