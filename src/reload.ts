@@ -169,7 +169,7 @@ async function reloadOnce(opts: ReloaderOptions, trigger: ReloadTrigger): Promis
     ),
   };
   try {
-    await ctx.tx(async (q) =>
+    await ctx.tx.append((q) =>
       q.audit({ actor: { kind: 'system', id: 'reload' }, action: 'config.reloaded', subject: {}, detail }),
     );
   } catch (err) {

@@ -111,7 +111,7 @@ export function auditRouter(ctx: GatewayContext): express.Router {
 
   r.get('/verify', requireRole('auditor'), async (_req, res) => {
     const result = await verifyStored(ctx, key);
-    await ctx.tx(async (q) =>
+    await ctx.tx.append((q) =>
       q.audit({
         actor: { kind: 'user', id: who(res) },
         action: 'audit.verified',
@@ -129,7 +129,7 @@ export function auditRouter(ctx: GatewayContext): express.Router {
     const last = await ctx.db.tx((q) =>
       writeCheckpoint(q, ctx.config.signing, ctx.config.country, ctx.now()),
     );
-    await ctx.tx(async (q) =>
+    await ctx.tx.append((q) =>
       q.audit({
         actor: { kind: 'user', id: who(res) },
         action: 'audit.exported',

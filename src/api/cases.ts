@@ -31,7 +31,7 @@ export function casesRouter(ctx: GatewayContext, queue: DeliveryQueue): express.
     action: string,
     subject: { case?: string },
     detail: Record<string, unknown>,
-  ) => ctx.tx(async (q) => q.audit({ actor: { kind: 'user', id: who(res) }, action, subject, detail }));
+  ) => ctx.tx.append((q) => q.audit({ actor: { kind: 'user', id: who(res) }, action, subject, detail }));
 
   r.get('/', requireRole('analyst'), async (req, res) => {
     const f = listFilters(req.query);

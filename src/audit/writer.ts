@@ -17,14 +17,26 @@
  * before the head is locked, except those whose order the head decides (`insertOutboundMany`
  * takes each row's predecessor in the case). So a forward waits for, at most, the append of a
  * delivery batch, not for the whole batch.
+ *
+ * A write that only queues events and outbox rows (`lane.append`, a forward or an audited
+ * read) needs no transaction: a batch of such writes is one statement in which PostgreSQL
+ * locks the head, chains, writes and commits (migration 009), one round trip instead of five.
  */
+
+import { IcrosError } from '../errors.js';
 import type { Db, TxQueryable } from '../store/db.js';
 import { sql } from '../store/sql.js';
-import { type AuditHead, type AuditInput, beginAppend } from './append.js';
+import { type AuditHead, type AuditInput, appendInOneStatement, beginAppend } from './append.js';
 
-export interface AuditedTx extends TxQueryable {
+/** What a write given to `lane.append` may do: queue events and rows, nothing else. */
+export interface AppendOnly {
   /** Queue audit events; they are appended with the batch, before it commits. */
   audit(...events: AuditInput[]): void;
+  /** See `AuditedTx.defer`. */
+  defer(statement: string, row: Record<string, unknown>): void;
+}
+
+export interface AuditedTx extends TxQueryable, AppendOnly {
   /**
    * Run `fn` once the batch's events are chained, still inside the transaction, with the
    * new head (a receipt names it). Hooks of one batch run concurrently, and while the events
@@ -46,12 +58,19 @@ export interface AuditedTx extends TxQueryable {
 }
 
 export type Write<T> = (q: AuditedTx) => Promise<T>;
+export type AppendWrite<T> = (q: AppendOnly) => T | Promise<T>;
 
 export interface AuditLane {
   /** Run `fn` in a group-committed transaction. */
   <T>(fn: Write<T>): Promise<T>;
   /** The same, also returning the audit head after the batch (it includes this write's events). */
   withHead<T>(fn: Write<T>): Promise<{ value: T; head: AuditHead }>;
+  /**
+   * Run `fn`, which only queues events and rows, with the lane's batch. When every write of a
+   * batch is such a write and their rows are outbox rows only, the batch commits in one
+   * statement without a transaction.
+   */
+  append<T>(fn: AppendWrite<T>): Promise<T>;
 }
 
 export interface AuditWriter extends AuditLane {
@@ -61,9 +80,12 @@ export interface AuditWriter extends AuditLane {
 
 /** Deferred statements that must run under the chain head lock (their rows' order is the head's). */
 const UNDER_HEAD_LOCK = new Set(['insertOutboundMany']);
+/** The one deferred statement `appendInOneStatement` can take along (as its outbox rows). */
+const ONE_STATEMENT_ROWS = 'insertOutboundMany';
 
 interface Item {
   fn: Write<unknown>;
+  appendOnly: boolean;
   resolve: (v: { value: unknown; head: AuditHead }) => void;
   reject: (e: unknown) => void;
 }
@@ -78,41 +100,45 @@ function createLane(db: Db, now: () => Date, maxBatch: number): AuditLane {
   const queue: Item[] = [];
   let draining = false;
 
-  /** Run `items` in one transaction; throws if any of them (or the commit) fails. */
+  /** Run `items` in one statement or one transaction; throws if any of them (or the commit) fails. */
   async function runTogether(items: Item[]): Promise<{ values: unknown[]; head: AuditHead }> {
-    return db.tx(async (tx) => {
-      const events: AuditInput[] = [];
-      const hooks: ((head: AuditHead) => Promise<void>)[] = [];
-      const deferred = new Map<string, Record<string, unknown>[]>();
-      const q: AuditedTx = {
-        query: tx.query,
-        exec: tx.exec,
-        audit: (...e) => void events.push(...e),
-        afterAppend: (fn) => void hooks.push(fn),
-        defer: (statement, row) => {
-          const rows = deferred.get(statement);
-          if (rows) rows.push(row);
-          else deferred.set(statement, [row]);
-        },
-        flush: async (statement) => {
-          const rows = deferred.get(statement);
-          deferred.delete(statement);
-          if (rows) await tx.query(sql(statement), [JSON.stringify(rows)]);
-        },
-      };
-      const values: unknown[] = [];
-      for (const item of items) values.push(await item.fn(q));
-      for (const [statement, rows] of deferred) {
-        if (UNDER_HEAD_LOCK.has(statement)) continue;
-        deferred.delete(statement);
-        await tx.query(sql(statement), [JSON.stringify(rows)]);
-      }
-      // The hooks (receipts, which name the head) are signed while the events are written.
-      const { head, written } = await beginAppend(tx, events, now());
-      await Promise.all([written, ...hooks.map((h) => h(head))]);
-      for (const [statement, rows] of deferred) await tx.query(sql(statement), [JSON.stringify(rows)]);
+    if (!items.every((item) => item.appendOnly)) {
+      return db.tx(async (tx) => {
+        const batch = newBatch(tx);
+        const values: unknown[] = [];
+        for (const item of items) values.push(await item.fn(batch.q));
+        return { values, head: await finish(tx, batch) };
+      });
+    }
+    const batch = newBatch(undefined);
+    const values: unknown[] = [];
+    for (const item of items) values.push(await item.fn(batch.q));
+    const rows = [...batch.deferred.keys()];
+    if (rows.every((statement) => statement === ONE_STATEMENT_ROWS)) {
+      const head = await appendInOneStatement(
+        db,
+        batch.events,
+        batch.deferred.get(ONE_STATEMENT_ROWS),
+        now(),
+      );
       return { values, head };
-    });
+    }
+    return db.tx(async (tx) => ({ values, head: await finish(tx, batch) }));
+  }
+
+  /** The rows deferred before the append, the append (with the hooks), the rows after it. */
+  async function finish(tx: TxQueryable, batch: Batch): Promise<AuditHead> {
+    const { events, hooks, deferred } = batch;
+    for (const [statement, rows] of deferred) {
+      if (UNDER_HEAD_LOCK.has(statement)) continue;
+      deferred.delete(statement);
+      await tx.query(sql(statement), [JSON.stringify(rows)]);
+    }
+    // The hooks (receipts, which name the head) are signed while the events are written.
+    const { head, written } = await beginAppend(tx, events, now());
+    await Promise.all([written, ...hooks.map((h) => h(head))]);
+    for (const [statement, rows] of deferred) await tx.query(sql(statement), [JSON.stringify(rows)]);
+    return head;
   }
 
   async function drain(): Promise<void> {
@@ -138,12 +164,50 @@ function createLane(db: Db, now: () => Date, maxBatch: number): AuditLane {
     }
   }
 
-  const withHead = <T>(fn: Write<T>) =>
+  const enqueue = <T>(fn: Write<T>, appendOnly: boolean) =>
     new Promise<{ value: T; head: AuditHead }>((resolve, reject) => {
-      queue.push({ fn, resolve: resolve as Item['resolve'], reject });
+      queue.push({ fn, appendOnly, resolve: resolve as Item['resolve'], reject });
       if (!draining) void drain();
     });
-  const lane = (<T>(fn: Write<T>) => withHead(fn).then((r) => r.value)) as AuditLane;
-  lane.withHead = withHead;
+  const lane = (<T>(fn: Write<T>) => enqueue(fn, false).then((r) => r.value)) as AuditLane;
+  lane.withHead = (fn) => enqueue(fn, false);
+  lane.append = <T>(fn: AppendWrite<T>) => enqueue(async (q) => fn(q), true).then((r) => r.value);
   return lane;
+}
+
+interface Batch {
+  q: AuditedTx;
+  events: AuditInput[];
+  hooks: ((head: AuditHead) => Promise<void>)[];
+  deferred: Map<string, Record<string, unknown>[]>;
+}
+
+/**
+ * What the writes of one batch queue up. Without `tx` (a batch of `append` writes, which are
+ * typed not to), anything that needs the transaction is a programming error.
+ */
+function newBatch(tx: TxQueryable | undefined): Batch {
+  const noTx = (what: string) => () => {
+    throw new IcrosError('INTERNAL', `an append-only audit write called ${what}`);
+  };
+  const batch: Batch = { events: [], hooks: [], deferred: new Map(), q: undefined as never };
+  batch.q = {
+    query: tx ? tx.query : noTx('query'),
+    exec: tx ? tx.exec : noTx('exec'),
+    audit: (...e) => void batch.events.push(...e),
+    afterAppend: tx ? (fn) => void batch.hooks.push(fn) : noTx('afterAppend'),
+    defer: (statement, row) => {
+      const rows = batch.deferred.get(statement);
+      if (rows) rows.push(row);
+      else batch.deferred.set(statement, [row]);
+    },
+    flush: tx
+      ? async (statement) => {
+          const rows = batch.deferred.get(statement);
+          batch.deferred.delete(statement);
+          if (rows) await tx.query(sql(statement), [JSON.stringify(rows)]);
+        }
+      : noTx('flush'),
+  };
+  return batch;
 }

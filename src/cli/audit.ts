@@ -223,7 +223,7 @@ export async function runAuditExport(opts: Source & { format: string; out?: stri
     const last = await ctx.db.tx((q) =>
       writeCheckpoint(q, ctx.config.signing, ctx.config.country, new Date()),
     );
-    await ctx.tx(async (q) =>
+    await ctx.tx.append((q) =>
       q.audit({
         actor: { kind: 'user', id: 'icros audit export (offline)' },
         action: 'audit.exported',

@@ -1,8 +1,11 @@
 /**
  * The signature step of a JWS (RFC 7515 §5.1 step 5, §5.2 step 8) for the algorithms this
- * gateway uses (RFC 7518 §3.5 PS256, §3.4 ES256, RFC 8037 EdDSA), with Node's own crypto and
- * its callback form: the RSA or EC operation runs on libuv's thread pool, not on the event
- * loop (WebCrypto, which jose uses, kept the loop busy about 0.4 ms per PS256 signature).
+ * gateway uses (RFC 7518 §3.5 PS256, §3.4 ES256, RFC 8037 EdDSA), with Node's own crypto.
+ * An RSA signature (~0.3 ms or more) runs on libuv's thread pool, not on the event loop
+ * (WebCrypto, which jose uses, kept the loop busy about 0.4 ms per PS256 signature). The
+ * cheap operations run inline: an ES256 or EdDSA signature and every check take 0.03–0.1 ms,
+ * and the trip through the pool cost two to three times that in CPU (measured: PS256 check
+ * 0.028 ms inline, 0.084 ms through the pool; ES256 signature 0.032 ms, 0.070 ms).
  * Everything around it (headers, serialization, the checks of verify.ts) stays with the
  * callers.
  */
@@ -11,6 +14,8 @@ import type { SigningAlg } from '../config/load.js';
 
 interface Params {
   digest: string | null;
+  /** Sign on the thread pool (the operation costs more than the trip there). */
+  offload: boolean;
   options: { padding?: number; saltLength?: number; dsaEncoding?: 'ieee-p1363' };
   /** The key types an algorithm may use (a key of another type never verifies). */
   keyTypes: string[];
@@ -19,11 +24,12 @@ interface Params {
 const PARAMS: Record<SigningAlg, Params> = {
   PS256: {
     digest: 'sha256',
+    offload: true,
     options: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
     keyTypes: ['rsa', 'rsa-pss'],
   },
-  ES256: { digest: 'sha256', options: { dsaEncoding: 'ieee-p1363' }, keyTypes: ['ec'] },
-  EdDSA: { digest: null, options: {}, keyTypes: ['ed25519'] },
+  ES256: { digest: 'sha256', offload: false, options: { dsaEncoding: 'ieee-p1363' }, keyTypes: ['ec'] },
+  EdDSA: { digest: null, offload: false, options: {}, keyTypes: ['ed25519'] },
 };
 
 /** Whether `key` may be used with `alg` at all: the right type, RSA of 2048 bits or more, EC on P-256. */
@@ -41,6 +47,13 @@ export function signBytes(alg: SigningAlg, key: KeyObject, signingInput: Buffer)
   const p = PARAMS[alg];
   if (!p || !keyFitsAlg(key, alg))
     return Promise.reject(new TypeError(`the signing key does not fit ${alg}`));
+  if (!p.offload) {
+    try {
+      return Promise.resolve(sign(p.digest, signingInput, { key, ...p.options }));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
   return new Promise((resolve, reject) =>
     sign(p.digest, signingInput, { key, ...p.options }, (err, signature) =>
       err ? reject(err) : resolve(signature),
@@ -57,7 +70,9 @@ export function verifyBytes(
 ): Promise<boolean> {
   const p = PARAMS[alg];
   if (!p || !keyFitsAlg(key, alg)) return Promise.resolve(false);
-  return new Promise((resolve) =>
-    verify(p.digest, signingInput, { key, ...p.options }, signature, (err, ok) => resolve(!err && ok)),
-  );
+  try {
+    return Promise.resolve(verify(p.digest, signingInput, { key, ...p.options }, signature));
+  } catch {
+    return Promise.resolve(false);
+  }
 }

@@ -117,7 +117,7 @@ async function auditRejection(ctx: GatewayContext, req: Request, res: Response, 
   log.warn('partner request rejected', { partner, code, path: req.path });
   if (code === 'RATE_LIMITED') return;
   try {
-    await ctx.tx(async (q) =>
+    await ctx.tx.append((q) =>
       q.audit({
         actor: { kind: 'partner', id: partner ?? 'unknown' },
         action: 'message.rejected',

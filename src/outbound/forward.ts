@@ -73,11 +73,12 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
     }),
   );
 
-  // The rows go in with those of the other writes of the audit writer's batch: one statement,
-  // run under the chain head lock, which also orders concurrent forwards of one case. A
-  // withdrawal committed meanwhile makes the insert fail in the database (migration 008).
-  await ctx
-    .tx(async (q) => {
+  // The rows go in with those of the other writes of the audit writer's batch, under the chain
+  // head lock, which also orders concurrent forwards of one case; with the events, one
+  // statement and no transaction (migration 009). A withdrawal committed meanwhile makes the
+  // insert fail in the database (migration 008).
+  await ctx.tx
+    .append((q) => {
       for (const { envelope, jws, digest } of signed) {
         q.defer('insertOutboundMany', {
           id: envelope.id,

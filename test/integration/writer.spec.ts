@@ -121,6 +121,107 @@ for (const kind of dbKinds()) {
       });
     }
 
+    it('appends in one statement: any text chains as the gateway computes it, outbox rows go in', async () => {
+      const write = createAuditWriter(db, () => new Date());
+      // Text the canonical JSON escapes or must not escape: quotes, backslashes, controls, non-ASCII,
+      // astral characters; numbers JCS writes in its own form.
+      const texts = [
+        'plain',
+        'quote " back \\ slash',
+        'tab\t nl\n bell\u0007 del\u007f',
+        'été Ωμέγα 東京',
+        '😀 \ud83c\udff3\ufe0f\u200d\ud83c\udf08',
+        '</script>\u2028\u2029',
+      ];
+      const numbers = [0, -1, 0.1, 1e21, 1e-7, 123456789.125, Number.MAX_SAFE_INTEGER];
+      const caseId = '00000000-0000-7000-8000-00000000c0de';
+      const results = await Promise.all([
+        ...texts.map((t, n) =>
+          write.append((q) => {
+            q.audit({
+              actor: { kind: 'user', id: t },
+              action: `one.${n}`,
+              subject: { case: caseId, partner: t },
+              detail: { text: t, numbers, nested: { [t]: [t, null, true, { z: 1, a: 2 }] } },
+            });
+            q.defer('insertOutboundMany', {
+              id: `00000000-0000-7000-8000-0000000001${String(n).padStart(2, '0')}`,
+              peer: 'DE',
+              type: 'case.transfer',
+              case_id: caseId,
+              case_version: 1,
+              jws: `jws.${n}`,
+              digest: `sha256:${n}`,
+            });
+            return n;
+          }),
+        ),
+        // A write with a transaction in the same moment: both kinds share the chain.
+        write(async (q) => {
+          await q.query('INSERT INTO writer_test (n) VALUES ($1)', [50]);
+          q.audit({ actor: { kind: 'system', id: 't' }, action: 'one.tx', subject: {} });
+          return 'tx';
+        }),
+      ]);
+      expect(results).to.deep.equal([...texts.map((_, n) => n), 'tx']);
+      const events = await readAuditEvents(db, 0, 10_000);
+      expect(firstBrokenLink(events)).to.equal(null);
+      for (const [n, t] of texts.entries()) {
+        const own = events.find((e) => e.action === `one.${n}`)!;
+        expect(own.actor.id).to.equal(t);
+        expect(own.detail).to.deep.equal({
+          text: t,
+          numbers,
+          nested: { [t]: [t, null, true, { z: 1, a: 2 }] },
+        });
+      }
+      const head = await db.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head');
+      expect(head[0]).to.deep.equal({ seq: events.at(-1)!.seq, hash: events.at(-1)!.hash });
+      // The outbox rows, each chained to the one before it of the same case and partner.
+      const rows = await db.query<{ id: string; predecessor: string | null; jws: string }>(
+        "SELECT id, predecessor, jws FROM messages WHERE case_id = $1 AND direction = 'out' ORDER BY seq",
+        [caseId],
+      );
+      expect(rows).to.have.length(texts.length);
+      expect(rows[0]!.predecessor).to.equal(null);
+      for (let i = 1; i < rows.length; i++) expect(rows[i]!.predecessor).to.equal(rows[i - 1]!.id);
+    });
+
+    it('puts an append-only write that defers other rows in a transaction; fails only a failing one', async () => {
+      const write = createAuditWriter(db, () => new Date());
+      const before = (await readAuditEvents(db, 0, 10_000)).length;
+      const outcomes = await Promise.allSettled(
+        [0, 1, 2].map((i) =>
+          write.append((q) => {
+            q.audit({ actor: { kind: 'system', id: 't' }, action: `a.${i}`, subject: {} });
+            q.defer('insertAttempts', {
+              message_id: '00000000-0000-7000-8000-000000000002',
+              peer: 'DE',
+              attempt: 2000 + i,
+              started_at: new Date().toISOString(),
+              outcome: 'delivered',
+              http_status: 201,
+              problem: null,
+            });
+            // Write 1's outbox row is not a valid row: its batch fails, the others are replayed.
+            if (i === 1) q.defer('insertOutboundMany', { id: 'not-a-uuid', peer: 'DE', type: 'ping' });
+            return i;
+          }),
+        ),
+      );
+      expect(outcomes.map((o) => o.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled']);
+      const events = await readAuditEvents(db, 0, 10_000);
+      expect(events.length).to.equal(before + 2);
+      expect(events.map((e) => e.action))
+        .to.include.members(['a.0', 'a.2'])
+        .and.not.include('a.1');
+      expect(firstBrokenLink(events)).to.equal(null);
+      const attempts = await db.query<{ attempt: number }>(
+        "SELECT attempt FROM delivery_attempts WHERE peer = 'DE' AND attempt >= 2000 ORDER BY attempt",
+      );
+      expect(attempts.map((r) => r.attempt)).to.deep.equal([2000, 2002]);
+    });
+
     it('fails only the write that failed; the others and their events commit', async () => {
       const write = createAuditWriter(db, () => new Date());
       const before = (await readAuditEvents(db, 0, 10_000)).length;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { eventJcs } from '../../src/audit/append.js';
+import { eventJcs, eventPieces } from '../../src/audit/append.js';
 import { canonicalJson } from '../../src/envelope/json.js';
 
 describe('audit event canonical JSON', () => {
@@ -15,10 +15,35 @@ describe('audit event canonical JSON', () => {
           action: text,
           subject: fc.record({ case: text, message: text, partner: text }, { requiredKeys: [] }),
           detail: fc.dictionary(text, fc.jsonValue({ maxDepth: 3 })),
-          prevHash: text,
+          prevHash: fc.oneof(
+            text,
+            fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }),
+          ),
         }),
         (e) => {
           expect(eventJcs(e as never)).to.equal(canonicalJson(e));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('the two pieces PostgreSQL joins around prevHash and seq give the same bytes', () => {
+    const text = fc.string({ unit: 'grapheme', maxLength: 30 });
+    fc.assert(
+      fc.property(
+        fc.record({
+          seq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+          at: text,
+          actor: fc.record({ kind: fc.constantFrom('user', 'partner', 'system'), id: text }),
+          action: text,
+          subject: fc.record({ case: text, message: text, partner: text }, { requiredKeys: [] }),
+          detail: fc.dictionary(text, fc.jsonValue({ maxDepth: 3 })),
+          prevHash: fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }),
+        }),
+        (e) => {
+          const { jcsHead, jcsTail } = eventPieces(e as never, e.at);
+          expect(`${jcsHead}${e.prevHash}","seq":${e.seq}${jcsTail}`).to.equal(canonicalJson(e));
         },
       ),
       { numRuns: 500 },

@@ -11,19 +11,10 @@ VALUES ($1, 'out', $2, $3, $4, $5, $6, $7, 'queued', now(),
 -- name: insertOutboundMany
 -- insertOutbound for many rows in one statement: $1 is a JSON array of {id, peer, type,
 -- case_id, case_version, jws, digest}. A row's predecessor is the row before it in $1 for the
--- same case and partner, else the latest such message not delivered yet.
+-- same case and partner, else the latest such message not delivered yet (migration 009).
 -- The audit writer runs it after taking the chain head lock, so the forwards of concurrent
 -- transactions (and replicas) are chained in commit order.
-INSERT INTO messages (id, direction, peer, type, case_id, case_version, jws, digest, state, next_attempt_at, predecessor)
-SELECT r.id, 'out', r.peer, r.type, r.case_id, r.case_version, r.jws, r.digest, 'queued', now(),
-  CASE WHEN r.case_id IS NOT NULL THEN COALESCE(
-    lag(r.id) OVER (PARTITION BY r.peer, r.case_id ORDER BY r.n),
-    (SELECT p.id FROM messages p
-     WHERE p.direction = 'out' AND p.peer = r.peer AND p.case_id = r.case_id AND p.state <> 'delivered'
-     ORDER BY p.seq DESC LIMIT 1)) END
-FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (id uuid, peer text, type text, case_id uuid,
-  case_version int, jws text, digest text)) WITH ORDINALITY AS r(id, peer, type, case_id, case_version, jws, digest, n)
-ORDER BY r.n;
+SELECT icros_insert_outbound($1::jsonb);
 
 -- name: findInbound
 -- A message already received from this partner, with the receipt we answered.
