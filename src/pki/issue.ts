@@ -77,8 +77,22 @@ export function issueTlsCert(
 // purpose (RFC 5280 §4.2.1.12), so OpenSSL would accept the signing cert as a TLS client cert.
 const DOCUMENT_SIGNING = '1.3.6.1.5.5.7.3.36';
 
-/** The algorithm of the signing certificates the dev PKI issues unless told otherwise. */
-export const DEFAULT_SIGNING_ALG: SigningAlg = 'PS256';
+/**
+ * The algorithm of the signing certificates the dev PKI issues unless told otherwise. ES256,
+ * because a gateway signs every message and receipt, and ES256 signs about ten times cheaper
+ * than PS256 (0.034 ms against 0.32 ms per signature on the 2-core development machine; EdDSA
+ * 0.046 ms); the gateway verifies all three.
+ */
+export const DEFAULT_SIGNING_ALG: SigningAlg = 'ES256';
+
+/** `alg` if it is one of `SIGNING_ALGS`; throws `PKI_BAD_ALG` naming it otherwise (JS callers, the CLI). */
+export function checkSigningAlg(alg: SigningAlg): SigningAlg {
+  if (SIGNING_ALGS.includes(alg)) return alg;
+  throw new PkiError(
+    'PKI_BAD_ALG',
+    `not a signing algorithm: ${JSON.stringify(alg)} (use one of ${SIGNING_ALGS.join(', ')})`,
+  );
+}
 
 /**
  * Issues a message-signing certificate (JWS over envelopes and receipts) whose key fits
@@ -88,13 +102,7 @@ export const DEFAULT_SIGNING_ALG: SigningAlg = 'PS256';
  * another `alg`.
  */
 export function issueSigningCert(ca: Issued, opts: LeafOptions & { alg?: SigningAlg }): Issued {
-  const alg = opts.alg ?? DEFAULT_SIGNING_ALG;
-  if (!SIGNING_ALGS.includes(alg)) {
-    throw new PkiError(
-      'PKI_BAD_ALG',
-      `not a signing algorithm: ${JSON.stringify(alg)} (use one of ${SIGNING_ALGS.join(', ')})`,
-    );
-  }
+  const alg = checkSigningAlg(opts.alg ?? DEFAULT_SIGNING_ALG);
   return issueLeaf(ca, opts, SIGNING_KEY[alg], [
     { name: 'keyUsage', critical: true, digitalSignature: true, nonRepudiation: true },
     { name: 'extKeyUsage', [DOCUMENT_SIGNING]: true },
