@@ -110,6 +110,7 @@ export const ERRORS = {
   SERVER_UNREACHABLE: { status: 503, title: 'The CLI could not reach the admin API' },
   PKI_BAD_COUNTRIES: { status: 400, title: 'The country list is not valid' },
   PKI_BAD_SUBJECT: { status: 400, title: 'The certificate subject is not valid' },
+  PKI_BAD_ALG: { status: 400, title: 'The signing algorithm is not one the gateway supports' },
   PKI_BAD_CA: { status: 500, title: 'The CA certificate or key is not usable' },
   PKI_BAD_CERT: { status: 500, title: 'A certificate could not be read' },
   PKI_STALE_COUNTRY: { status: 500, title: 'A country folder holds certificates not issued by this CA' },

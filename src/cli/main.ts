@@ -2,7 +2,9 @@
  * The `icros` command (DESIGN §6). Exit codes: 0 ok, 1 checked failure, 2 usage.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { SIGNING_ALGS } from '../envelope/jws-crypto.js';
 import { IcrosError } from '../errors.js';
+import { DEFAULT_SIGNING_ALG } from '../pki/issue.js';
 import { ApiProblem } from './api.js';
 import { runAuditExport, runAuditVerify, runAuditWitness } from './audit.js';
 import { runCasesExport, runCasesList, runCasesShow } from './cases.js';
@@ -41,8 +43,22 @@ pki
   .requiredOption('--dir <dir>', 'output folder, e.g. certs/dev')
   .requiredOption('--countries <list>', 'comma-separated ISO 3166-1 alpha-2 codes, e.g. FR,DE,BE')
   .option('--force', 'replace the CA and reissue everything in the folder')
+  .addOption(
+    new Option(
+      '--sign-alg <alg>',
+      'JWS algorithm of newly issued signing certificates, hence their key: ES256 (EC P-256), ' +
+        'EdDSA (Ed25519) or PS256 (RSA 2048); countries kept from an earlier run keep theirs, --force reissues',
+    )
+      .choices(SIGNING_ALGS)
+      .default(DEFAULT_SIGNING_ALG),
+  )
   .action((opts) =>
-    runPkiInit({ dir: opts.dir, countries: String(opts.countries).split(','), force: Boolean(opts.force) }),
+    runPkiInit({
+      dir: opts.dir,
+      countries: String(opts.countries).split(','),
+      force: Boolean(opts.force),
+      signAlg: opts.signAlg,
+    }),
   );
 
 program

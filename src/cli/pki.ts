@@ -1,6 +1,12 @@
+import type { SigningAlg } from '../config/load.js';
 import { initPki } from '../pki/init.js';
 
-export async function runPkiInit(opts: { dir: string; countries: string[]; force: boolean }): Promise<void> {
+export async function runPkiInit(opts: {
+  dir: string;
+  countries: string[];
+  force: boolean;
+  signAlg: SigningAlg;
+}): Promise<void> {
   const layout = await initPki({ ...opts, log: (line) => process.stdout.write(`${line}\n`) });
   process.stdout.write(
     `dev PKI ready in ${layout.dir} for ${layout.countries.join(', ')}\n` +

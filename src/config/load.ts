@@ -7,6 +7,7 @@
 import { createHash, createPrivateKey, KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { algFor, describeKey, keyFitsAlg, SIGNING_ALGS } from '../envelope/jws-crypto.js';
 import { IcrosError } from '../errors.js';
 import { validateConfigDoc } from '../schema/validators.js';
 
@@ -156,7 +157,9 @@ export function buildConfig(doc: Record<string, unknown>, baseDir: string, sourc
     kid: thumbprint(signingCertPem, '/signing/cert', source),
     certPem: signingCertPem,
   };
-  hide(signing, 'key', loadKey(read(c.signing.key, '/signing/key'), '/signing/key', source));
+  const signingKey = loadKey(read(c.signing.key, '/signing/key'), '/signing/key', source);
+  checkSigningAlg(signing.alg, signingKey, source);
+  hide(signing, 'key', signingKey);
 
   const tls = {
     certPem: read(c.tls.cert, '/tls/cert'),
@@ -274,6 +277,19 @@ function loadKey(pem: string, field: string, source: string): KeyObject {
   } catch (cause) {
     return fail(source, field, 'is not a PEM private key', cause);
   }
+}
+
+// Caught here, not at the first signature: a gateway whose key does not fit its alg could
+// start, then fail every message and receipt it signs.
+function checkSigningAlg(alg: SigningAlg, key: KeyObject, source: string): void {
+  if (keyFitsAlg(key, alg)) return;
+  const fits = algFor(key);
+  fail(
+    source,
+    '/signing/alg',
+    `is ${alg}, which does not fit the ${describeKey(key)} key in /signing/key: ` +
+      (fits ? `set it to ${fits}` : `that key fits none of ${SIGNING_ALGS.join(', ')}`),
+  );
 }
 
 function readPem(file: string, field: string, source: string): string {

@@ -42,6 +42,27 @@ export function keyFitsAlg(key: KeyObject, alg: SigningAlg): boolean {
   return true;
 }
 
+/** Every algorithm this gateway signs and verifies with, in the order `algFor` tries them. */
+export const SIGNING_ALGS: readonly SigningAlg[] = Object.freeze(Object.keys(PARAMS) as SigningAlg[]);
+
+/**
+ * The one algorithm `key` (private or public) fits: RSA of 2048 bits or more → PS256,
+ * EC P-256 → ES256, Ed25519 → EdDSA; undefined for any other key. The key types do not
+ * overlap, so the answer is never ambiguous.
+ */
+export function algFor(key: KeyObject): SigningAlg | undefined {
+  return SIGNING_ALGS.find((alg) => keyFitsAlg(key, alg));
+}
+
+/** The key in words for error messages: "RSA 2048-bit", "EC prime256v1", "ed25519". */
+export function describeKey(key: KeyObject): string {
+  const type = key.asymmetricKeyType ?? key.type;
+  const details = key.asymmetricKeyDetails ?? {};
+  if (details.modulusLength !== undefined) return `${type.toUpperCase()} ${details.modulusLength}-bit`;
+  if (details.namedCurve !== undefined) return `${type.toUpperCase()} ${details.namedCurve}`;
+  return type;
+}
+
 /** The signature of `signingInput` (ASCII `header.payload`) with `key` under `alg`. */
 export function signBytes(alg: SigningAlg, key: KeyObject, signingInput: Buffer): Promise<Buffer> {
   const p = PARAMS[alg];

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hashToken } from '../api/auth.js';
+import type { SigningAlg } from '../config/load.js';
 import { PkiError } from './errors.js';
 
 /** Listener ports of one dev gateway. */
@@ -20,6 +21,8 @@ export interface DevCountry {
   country: string;
   ports: DevPorts;
   tlsFingerprint: string;
+  /** The algorithm the key in the country's `sign.crt` fits. */
+  signAlg: SigningAlg;
 }
 
 const ROLES = ['analyst', 'auditor', 'admin'] as const;
@@ -108,7 +111,8 @@ export { hashToken };
 
 /**
  * The `gateway.json` of `self`, wired to every other member of `federation`. Paths are
- * relative to the file's own folder (`D/<cc>/`), so the tree can be moved as a whole.
+ * relative to the file's own folder (`D/<cc>/`), so the tree can be moved as a whole. Each
+ * partner is accepted with exactly the algorithm of its own signing key.
  */
 export function buildGatewayConfig(self: DevCountry, federation: readonly DevCountry[], tokens: DevTokens) {
   return {
@@ -120,7 +124,7 @@ export function buildGatewayConfig(self: DevCountry, federation: readonly DevCou
     },
     database: { dir: 'data' },
     tls: { cert: 'tls.crt', key: 'tls.key', ca: ['../ca.crt'] },
-    signing: { cert: 'sign.crt', key: 'sign.key', alg: 'PS256' },
+    signing: { cert: 'sign.crt', key: 'sign.key', alg: self.signAlg },
     partners: federation
       .filter((other) => other.country !== self.country)
       .map((other) => ({
@@ -129,7 +133,7 @@ export function buildGatewayConfig(self: DevCountry, federation: readonly DevCou
         url: `https://${HOST}:${other.ports.partner}`,
         tlsFingerprints: [other.tlsFingerprint],
         signingCerts: [`../${other.country}/sign.crt`],
-        algorithms: ['PS256'],
+        algorithms: [other.signAlg],
       })),
     admin: {
       tokens: ROLES.map((role) => ({ name: `dev-${role}`, role, sha256: hashToken(tokens[role]) })),

@@ -6,6 +6,7 @@ import { IcrosError } from '../errors.js';
 export type PkiErrorCode =
   | 'PKI_BAD_COUNTRIES'
   | 'PKI_BAD_SUBJECT'
+  | 'PKI_BAD_ALG'
   | 'PKI_BAD_CA'
   | 'PKI_BAD_CERT'
   | 'PKI_STALE_COUNTRY'

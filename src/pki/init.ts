@@ -1,6 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { access, chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { SigningAlg } from '../config/load.js';
+import { algFor, describeKey, SIGNING_ALGS } from '../envelope/jws-crypto.js';
 import {
   assignPorts,
   buildGatewayConfig,
@@ -15,7 +17,9 @@ import {
 import { PkiError } from './errors.js';
 import {
   assertCa,
+  checkSigningAlg,
   createRootCa,
+  DEFAULT_SIGNING_ALG,
   fingerprint256,
   type Issued,
   issueSigningCert,
@@ -38,6 +42,11 @@ export interface InitPkiOptions {
   countries: string[];
   /** New CA, certificates, tokens and ports for every country, found ones included. */
   force?: boolean;
+  /**
+   * Algorithm of the signing certificates issued by this run (default `DEFAULT_SIGNING_ALG`,
+   * ES256). Countries kept from an earlier run keep their key and its algorithm.
+   */
+  signAlg?: SigningAlg;
   log?: (line: string) => void;
 }
 
@@ -52,8 +61,11 @@ const CERT_FILES = ['tls.crt', 'tls.key', 'sign.crt', 'sign.key'] as const;
  * Re-running is additive: an existing CA, complete country folders and their tokens and
  * ports are kept, missing countries are issued, and every `gateway.json` is rewritten so all
  * countries in the folder (requested or already there with a `tls.crt`) are partners of each
- * other. `force` starts over with a new CA. Throws `PkiError` (`PKI_BAD_COUNTRIES`,
- * `PKI_BAD_CA`, `PKI_STALE_COUNTRY`) before writing any file, `PKI_IO` when the disk fails.
+ * other. `force` starts over with a new CA. Each `gateway.json` signs with, and accepts from
+ * each partner, the algorithm of the key actually in that country's `sign.crt`, so a folder
+ * whose countries were issued with different `signAlg`s still works as one federation.
+ * Throws `PkiError` (`PKI_BAD_COUNTRIES`, `PKI_BAD_ALG`, `PKI_BAD_CA`, `PKI_BAD_CERT`,
+ * `PKI_STALE_COUNTRY`) before writing any file, `PKI_IO` when the disk fails.
  */
 export async function initPki(opts: InitPkiOptions): Promise<PkiLayout> {
   try {
@@ -70,6 +82,7 @@ async function writeLayout(opts: InitPkiOptions): Promise<PkiLayout> {
   const log = opts.log ?? (() => {});
   const force = opts.force === true;
   const requested = normalizeCountries(opts.countries);
+  const signAlg = checkSigningAlg(opts.signAlg ?? DEFAULT_SIGNING_ALG);
   const dir = resolve(opts.dir);
   await mkdir(dir, { recursive: true });
 
@@ -81,6 +94,7 @@ async function writeLayout(opts: InitPkiOptions): Promise<PkiLayout> {
 
   // Read and check everything first, so a stale folder fails the run before any file is written.
   const kept = new Set<string>();
+  const algs = new Map<string, SigningAlg>();
   const existingPorts = new Map<string, DevPorts>();
   const tokens = new Map<string, DevTokens>();
   for (const cc of countries) {
@@ -88,6 +102,9 @@ async function writeLayout(opts: InitPkiOptions): Promise<PkiLayout> {
     if (!force && (await hasAll(folder, CERT_FILES))) {
       await assertIssuedBy(ca, dir, cc);
       kept.add(cc);
+      algs.set(cc, await signingAlgOf(dir, cc));
+    } else {
+      algs.set(cc, signAlg);
     }
     const recorded = force
       ? undefined
@@ -111,10 +128,10 @@ async function writeLayout(opts: InitPkiOptions): Promise<PkiLayout> {
     const folder = join(dir, cc);
     await mkdir(folder, { recursive: true, mode: 0o700 });
     if (kept.has(cc)) {
-      log(`keeping ${cc}`);
+      log(`keeping ${cc} (signing ${algs.get(cc)})`);
     } else {
-      await issueCountry(ca, folder, cc);
-      log(`issued ${cc} TLS and signing certificates`);
+      await issueCountry(ca, folder, cc, signAlg);
+      log(`issued ${cc} TLS and signing certificates (signing ${signAlg})`);
     }
     // Rewritten even when reused, so an old file also ends up 0600.
     await writeSecret(join(folder, 'admin-tokens.json'), `${JSON.stringify(tokens.get(cc), null, 2)}\n`);
@@ -123,7 +140,12 @@ async function writeLayout(opts: InitPkiOptions): Promise<PkiLayout> {
   const federation: DevCountry[] = [];
   for (const cc of countries) {
     const tlsCert = await readFile(join(dir, cc, 'tls.crt'), 'utf8');
-    federation.push({ country: cc, ports: ports.get(cc)!, tlsFingerprint: fingerprint256(tlsCert) });
+    federation.push({
+      country: cc,
+      ports: ports.get(cc)!,
+      tlsFingerprint: fingerprint256(tlsCert),
+      signAlg: algs.get(cc)!,
+    });
   }
   for (const self of federation) {
     const config = buildGatewayConfig(self, federation, tokens.get(self.country)!);
@@ -133,12 +155,13 @@ async function writeLayout(opts: InitPkiOptions): Promise<PkiLayout> {
   return { dir, caCert: caPath, countries };
 }
 
-async function issueCountry(ca: Issued, folder: string, cc: string): Promise<void> {
+async function issueCountry(ca: Issued, folder: string, cc: string, alg: SigningAlg): Promise<void> {
   const tls = issueTlsCert(ca, { commonName: `${cc} gateway (dev)`, country: cc, organization: `${cc}-DEV` });
   const sign = issueSigningCert(ca, {
     commonName: `${cc} message signing (dev)`,
     country: cc,
     organization: `${cc}-DEV`,
+    alg,
   });
   await writeFile(join(folder, 'tls.crt'), tls.certPem);
   await writeSecret(join(folder, 'tls.key'), tls.keyPem);
@@ -176,6 +199,18 @@ async function assertIssuedBy(ca: Issued, dir: string, cc: string): Promise<void
       );
     }
   }
+}
+
+// The key decides, not an earlier run's gateway.json: that file may be older than the key.
+async function signingAlgOf(dir: string, cc: string): Promise<SigningAlg> {
+  const key = new X509Certificate(await readFile(join(dir, cc, 'sign.crt'), 'utf8')).publicKey;
+  const alg = algFor(key);
+  if (alg) return alg;
+  throw new PkiError(
+    'PKI_BAD_CERT',
+    `${cc}/sign.crt holds an ${describeKey(key)} key, which fits none of ${SIGNING_ALGS.join(', ')}; ` +
+      'use force to start over',
+  );
 }
 
 // Country folders are exactly two upper-case letters; `data/` and the like are not countries.

@@ -36,6 +36,19 @@ describe('icros command', () => {
     expect(r.stderr).to.include('PKI_BAD_COUNTRIES').and.include('FRA');
   });
 
+  it('pki init --sign-alg issues that kind of signing key, and refuses another alg as a usage error', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'icros-cli-'));
+    const bad = icros(['pki', 'init', '--dir', dir, '--countries', 'FR', '--sign-alg', 'RS256']);
+    expect(bad.status).to.equal(2);
+    expect(bad.stderr).to.include("'RS256' is invalid").and.include('PS256, ES256, EdDSA');
+    const r = icros(['pki', 'init', '--dir', dir, '--countries', 'FR,DE', '--sign-alg', 'EdDSA']);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.include('issued FR TLS and signing certificates (signing EdDSA)');
+    const doc = JSON.parse(readFileSync(path.join(dir, 'FR', 'gateway.json'), 'utf8'));
+    expect(doc.signing.alg).to.equal('EdDSA');
+    expect(doc.partners[0].algorithms).to.deep.equal(['EdDSA']);
+  });
+
   it('exits 1 naming the field when gateway.json is invalid', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'icros-cli-'));
     expect(icros(['pki', 'init', '--dir', dir, '--countries', 'FR,DE']).status).to.equal(0);

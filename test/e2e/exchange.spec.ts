@@ -90,14 +90,14 @@ for (const kind of dbKinds()) {
     it('answers 409 for the same id with different bytes, storing nothing new', async () => {
       const de = fed.gateways.DE!;
       const env = envelope('FR', 'DE');
-      const first = await partnerRequest(de.partnerUrl, tlsIdentity(fed.pki, 'FR'), {
-        body: await signAs(fed.pki, 'FR', env),
-      });
+      const firstJws = await signAs(fed.pki, 'FR', env);
+      const first = await partnerRequest(de.partnerUrl, tlsIdentity(fed.pki, 'FR'), { body: firstJws });
       expect(first.status).to.equal(201);
-      // PS256 is randomized: signing the same envelope again gives other bytes.
-      const again = await partnerRequest(de.partnerUrl, tlsIdentity(fed.pki, 'FR'), {
-        body: await signAs(fed.pki, 'FR', env),
-      });
+      // ES256 (the test PKI's) and PS256 are randomized: signing the same envelope again gives
+      // other bytes. EdDSA is not; the check below says so rather than a puzzling 200.
+      const resigned = await signAs(fed.pki, 'FR', env);
+      expect(resigned, 'a second signature of the same envelope').to.not.equal(firstJws);
+      const again = await partnerRequest(de.partnerUrl, tlsIdentity(fed.pki, 'FR'), { body: resigned });
       expect(again.status).to.equal(409);
       expect(JSON.parse(again.body).code).to.equal('DUPLICATE_CONFLICT');
       const rows = await de.ctx.db.query("SELECT id FROM messages WHERE direction = 'in' AND id = $1", [

@@ -7,7 +7,7 @@ import { createRootCa, issueTlsCert } from '../../src/pki/issue.js';
 import {
   envelope,
   partnerRequest,
-  rawSignPs256,
+  rawSign,
   sampleCase,
   signAs,
   signingKey,
@@ -156,7 +156,7 @@ describe('e2e partner listener rejections (pglite)', () => {
   });
 
   it('401 for an unknown crit entry', async () => {
-    const jws = rawSignPs256(
+    const jws = await rawSign(
       fed.pki,
       'FR',
       { crit: ['urn:example:ext'], 'urn:example:ext': true },
@@ -165,7 +165,7 @@ describe('e2e partner listener rejections (pglite)', () => {
     await expectRejected(jws, 401, 'JWS_CRIT_UNSUPPORTED');
     // The same hand-made signature without crit is accepted: the test can only fail on crit.
     const ok = await partnerRequest(deUrl, fr, {
-      body: rawSignPs256(fed.pki, 'FR', {}, envelope('FR', 'DE')),
+      body: await rawSign(fed.pki, 'FR', {}, envelope('FR', 'DE')),
     });
     expect(ok.status, ok.body).to.equal(201);
   });

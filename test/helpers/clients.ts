@@ -1,12 +1,14 @@
 /** Clients for e2e tests: the admin API with a dev token, and raw mTLS requests as a partner. */
 
-import { constants, createPrivateKey, sign as cryptoSign } from 'node:crypto';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { CompactSign } from 'jose';
 import { v7 as uuidv7 } from 'uuid';
+import type { SigningAlg } from '../../src/config/load.js';
 import { canonicalJson } from '../../src/envelope/json.js';
+import { algFor, signBytes } from '../../src/envelope/jws-crypto.js';
 import { thumbprintS256 } from '../../src/pki/issue.js';
 import { conformance, type Exchange, warmConformance } from './openapi.js';
 
@@ -133,12 +135,13 @@ export function partnerRequest(
   });
 }
 
-export function signingKey(pki: string, cc: string) {
+/** `cc`'s signing key in `pki`, its `kid`, and the one JWS `alg` it fits (the dev PKI issues all three). */
+export function signingKey(pki: string, cc: string): { key: KeyObject; kid: string; alg: SigningAlg } {
   const certPem = readFileSync(path.join(pki, cc, 'sign.crt'), 'utf8');
-  return {
-    key: createPrivateKey(readFileSync(path.join(pki, cc, 'sign.key'), 'utf8')),
-    kid: thumbprintS256(certPem),
-  };
+  const key = createPrivateKey(readFileSync(path.join(pki, cc, 'sign.key'), 'utf8'));
+  const alg = algFor(key);
+  if (!alg) throw new Error(`${cc}/sign.key fits no JWS algorithm of the gateway`);
+  return { key, kid: thumbprintS256(certPem), alg };
 }
 
 export const HANDLING = {
@@ -169,34 +172,33 @@ export function envelope(from: string, to: string, overrides: Record<string, unk
   };
 }
 
-/** Sign `payload` as `cc` (or with `keyOf`'s key), with header overrides; raw bytes if a string. */
+/** Sign `payload` as `cc` with the alg of its key, with header overrides; raw bytes if a string. */
 export async function signAs(
   pki: string,
   cc: string,
   payload: unknown,
   header: Record<string, unknown> = {},
 ): Promise<string> {
-  const { key, kid } = signingKey(pki, cc);
+  const { key, kid, alg } = signingKey(pki, cc);
   const bytes = new TextEncoder().encode(typeof payload === 'string' ? payload : canonicalJson(payload));
   return new CompactSign(bytes)
-    .setProtectedHeader({ alg: 'PS256', typ: 'icros-msg+jws', kid, ...header } as never)
+    .setProtectedHeader({ alg, typ: 'icros-msg+jws', kid, ...header } as never)
     .sign(key);
 }
 
-/** PS256 by hand (jose refuses to sign an unknown `crit`, which is what a test must send). */
-export function rawSignPs256(
+/**
+ * A JWS put together by hand, signed with the alg of `cc`'s key: jose refuses to sign an
+ * unknown `crit`, which is what a test must send. Only the signature step is the gateway's.
+ */
+export async function rawSign(
   pki: string,
   cc: string,
   header: Record<string, unknown>,
   payload: unknown,
-): string {
-  const { key, kid } = signingKey(pki, cc);
+): Promise<string> {
+  const { key, kid, alg } = signingKey(pki, cc);
   const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-  const input = `${b64({ alg: 'PS256', typ: 'icros-msg+jws', kid, ...header })}.${b64(payload)}`;
-  const sig = cryptoSign('sha256', Buffer.from(input), {
-    key,
-    padding: constants.RSA_PKCS1_PSS_PADDING,
-    saltLength: 32,
-  });
+  const input = `${b64({ alg, typ: 'icros-msg+jws', kid, ...header })}.${b64(payload)}`;
+  const sig = await signBytes(alg, key, Buffer.from(input));
   return `${input}.${sig.toString('base64url')}`;
 }

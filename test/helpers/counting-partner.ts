@@ -107,7 +107,7 @@ export async function countingPartner(
           status: 'accepted',
           auditHead: { seq: 1, hash: 'a'.repeat(64) },
         };
-        const body = await signJws(receipt, { alg: 'PS256', ...signer }, RECEIPT_TYP);
+        const body = await signJws(receipt, signer, RECEIPT_TYP);
         m.inFlight--;
         m.acceptedAt ??= Date.now();
         state.accepted++;

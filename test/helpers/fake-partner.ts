@@ -67,7 +67,7 @@ export async function fakeDe(pki: string, port: number, state: FakeState) {
           status: 'accepted',
           auditHead: { seq: 1, hash: 'a'.repeat(64) },
         };
-        const body = await signJws(receipt, { alg: 'PS256', ...signer }, RECEIPT_TYP);
+        const body = await signJws(receipt, signer, RECEIPT_TYP);
         res.writeHead(201, { 'content-type': 'application/jose' });
         res.end(body);
       });

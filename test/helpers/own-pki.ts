@@ -7,7 +7,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { GatewayConfig } from '../../src/config/load.js';
+import type { GatewayConfig, SigningAlg } from '../../src/config/load.js';
 import { type Gateway, startGateway } from '../../src/main.js';
 import { initPki } from '../../src/pki/init.js';
 import { type Issued, issueSigningCert, issueTlsCert } from '../../src/pki/issue.js';
@@ -16,9 +16,10 @@ import { configFrom, freePort } from './federation.js';
 
 export type Ports = Record<string, { partner: number; admin: number }>;
 
-export async function ownPki(countries: string[]): Promise<string> {
+/** A dev PKI of its own for `countries`, their signing keys for `signAlg` (default: initPki's). */
+export async function ownPki(countries: string[], signAlg?: SigningAlg): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'icros-ops-pki-'));
-  await initPki({ dir, countries });
+  await initPki({ dir, countries, ...(signAlg ? { signAlg } : {}) });
   return dir;
 }
 

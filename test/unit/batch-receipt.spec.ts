@@ -10,6 +10,7 @@ import {
   verifyBatchReceipt,
 } from '../../src/envelope/batch-receipt.js';
 import { messageDigest } from '../../src/envelope/digest.js';
+import { algFor } from '../../src/envelope/jws-crypto.js';
 import { verifyReceipt } from '../../src/envelope/receipt.js';
 import { RECEIPT_TYP, signJws } from '../../src/envelope/sign.js';
 import { thumbprintS256 } from '../../src/pki/issue.js';
@@ -26,7 +27,7 @@ function partnerDe(pki: string): Partner {
     url: 'https://127.0.0.1:1',
     tlsFingerprints: [],
     signingKeys: [{ kid: thumbprintS256(pem), cert, publicKey: cert.publicKey }],
-    algorithms: ['PS256'],
+    algorithms: [algFor(cert.publicKey)!],
     ratePerSecond: 1,
   } as unknown as Partner;
 }
@@ -44,7 +45,7 @@ describe('batch receipts: verifyBatchReceipt and verifyReceipt on a batch receip
     de = partnerDe(pki);
   });
 
-  const signer = (cc = 'DE') => ({ alg: 'PS256' as const, ...signingKey(pki, cc) });
+  const signer = (cc = 'DE') => signingKey(pki, cc);
   const sign = (items: BatchReceiptItem[], over: { from?: string; to?: string } = {}, cc = 'DE') =>
     signBatchReceipt(
       {
@@ -99,7 +100,7 @@ describe('batch receipts: verifyBatchReceipt and verifyReceipt on a batch receip
         auditHead: head,
         items: accepted,
       },
-      { alg: 'PS256', key: signingKey(pki, 'BE').key, kid: signingKey(pki, 'DE').kid },
+      { ...signingKey(pki, 'BE'), kid: signingKey(pki, 'DE').kid },
       RECEIPT_TYP,
     );
     expect(await code(verifyBatchReceipt(forged, de, expected))).to.equal('RECEIPT_INVALID');

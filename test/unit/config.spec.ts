@@ -1,8 +1,10 @@
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { loadConfig } from '../../src/config/load.js';
+import { algFor, SIGNING_ALGS } from '../../src/envelope/jws-crypto.js';
 import { isIcrosError } from '../../src/errors.js';
 import { log } from '../../src/log.js';
 import { testPki } from '../helpers/federation.js';
@@ -81,6 +83,27 @@ describe('config', () => {
     expectInvalid(
       () => loadConfig(file, { signing: { cert: 'missing.crt' } }, {}),
       /\/signing\/cert.*missing\.crt/,
+    );
+  });
+
+  it('refuses a signing alg that does not fit the signing key, naming the one that does', async () => {
+    const key = createPrivateKey(await readFile(path.join(path.dirname(file), 'sign.key'), 'utf8'));
+    const fits = algFor(key)!;
+    for (const wrong of SIGNING_ALGS.filter((alg) => alg !== fits)) {
+      expectInvalid(
+        () => loadConfig(file, { signing: { alg: wrong } }, {}),
+        new RegExp(
+          `/signing/alg is ${wrong}, which does not fit the .* key in /signing/key: set it to ${fits}$`,
+        ),
+      );
+    }
+    expect(loadConfig(file, { signing: { alg: fits } }, {}).signing.alg).to.equal(fits);
+    const p384 = path.join(await mkdtemp(path.join(os.tmpdir(), 'icros-cfg-')), 'p384.key');
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    await writeFile(p384, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    expectInvalid(
+      () => loadConfig(file, { signing: { key: p384, alg: 'ES256' } }, {}),
+      /\/signing\/alg is ES256, which does not fit the EC secp384r1 key .*fits none of PS256, ES256, EdDSA/,
     );
   });
 

@@ -7,7 +7,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { expect } from 'chai';
 import { CompactSign, compactVerify } from 'jose';
 import type { Partner, SigningAlg } from '../../src/config/load.js';
-import { keyFitsAlg } from '../../src/envelope/jws-crypto.js';
+import { algFor, describeKey, keyFitsAlg, SIGNING_ALGS } from '../../src/envelope/jws-crypto.js';
 import { MESSAGE_TYP, signJws } from '../../src/envelope/sign.js';
 import { verifyJws } from '../../src/envelope/verify.js';
 import { IcrosError } from '../../src/errors.js';
@@ -76,6 +76,22 @@ describe('JWS signatures with Node crypto', () => {
       });
     });
   }
+
+  it('names the one algorithm a key fits, private or public, and none for other keys', () => {
+    expect(SIGNING_ALGS).to.deep.equal(['PS256', 'ES256', 'EdDSA']);
+    for (const alg of SIGNING_ALGS) {
+      const { privateKey, publicKey } = pairs[alg]();
+      expect(algFor(privateKey), alg).to.equal(alg);
+      expect(algFor(publicKey), alg).to.equal(alg);
+    }
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey;
+    expect(algFor(p384)).to.equal(undefined);
+    expect(algFor(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey)).to.equal(undefined);
+    expect(algFor(generateKeyPairSync('ed448').publicKey)).to.equal(undefined);
+    expect(describeKey(p384)).to.equal('EC secp384r1');
+    expect(describeKey(pairs.PS256().privateKey)).to.equal('RSA 2048-bit');
+    expect(describeKey(pairs.EdDSA().publicKey)).to.equal('ed25519');
+  });
 
   it('never uses a key with an algorithm it does not fit', async () => {
     const rsa = pairs.PS256();

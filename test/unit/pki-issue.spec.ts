@@ -1,6 +1,10 @@
-import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { expect } from 'chai';
 import forge from 'node-forge';
+import type { Partner, SigningAlg } from '../../src/config/load.js';
+import { algFor } from '../../src/envelope/jws-crypto.js';
+import { MESSAGE_TYP, signJws } from '../../src/envelope/sign.js';
+import { verifyJws } from '../../src/envelope/verify.js';
 import {
   assignPorts,
   hashToken,
@@ -17,6 +21,7 @@ import {
   issueTlsCert,
   thumbprintS256,
 } from '../../src/pki/issue.js';
+import { extensionsOf, opensslSki, opensslVerify } from '../helpers/certs.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -92,7 +97,7 @@ describe('pki/issue', () => {
     const cert = new X509Certificate(leaf.certPem);
     expect(cert.ca).to.equal(false);
     expect(cert.keyUsage).to.deep.equal(['1.3.6.1.5.5.7.3.36']);
-    const ku = forge.pki.certificateFromPem(leaf.certPem).getExtension('keyUsage');
+    const ku = extensionsOf(leaf.certPem).get('keyUsage');
     expect(ku).to.include({
       digitalSignature: true,
       nonRepudiation: true,
@@ -139,7 +144,126 @@ describe('pki/issue', () => {
       thrown(() => fingerprint256('not a cert')),
       'PKI_BAD_CERT',
     );
+    for (const alg of ['RS256', 'ES384', 'none', 'toString']) {
+      const err = thrown(() =>
+        issueSigningCert(ca, { commonName: 's', country: 'DE', alg: alg as SigningAlg }),
+      );
+      expectCode(err, 'PKI_BAD_ALG');
+      expect((err as Error).message).to.include(JSON.stringify(alg));
+    }
   });
+
+  it('keeps TLS certs on RSA 2048 with an RFC 5280 key id that OpenSSL recomputes', () => {
+    const leaf = issueTlsCert(ca, { commonName: 'gw', country: 'FR' });
+    const cert = new X509Certificate(leaf.certPem);
+    expect(cert.publicKey.asymmetricKeyType).to.equal('rsa');
+    expect(cert.publicKey.asymmetricKeyDetails?.modulusLength).to.equal(2048);
+    expect(cert.checkPrivateKey(createPrivateKey(leaf.keyPem))).to.equal(true);
+    expect(opensslSki(leaf.certPem)).to.equal(keyIdOf(cert.publicKey));
+    expect(opensslVerify(ca.certPem, leaf.certPem).trim()).to.match(/: OK$/);
+  });
+});
+
+/** RFC 5280 §4.2.1.2 (1): SHA-1 of the subjectPublicKey bits, taken from Node's own export. */
+function keyIdOf(key: KeyObject): string {
+  let bits: Buffer;
+  if (key.asymmetricKeyType === 'rsa') {
+    bits = key.export({ type: 'pkcs1', format: 'der' });
+  } else {
+    const jwk = key.export({ format: 'jwk' });
+    const x = Buffer.from(jwk.x!, 'base64url');
+    // EC: the uncompressed point 04 || x || y (SEC 1 §2.3.3); Ed25519: the 32 key bytes (RFC 8410 §4).
+    bits = jwk.kty === 'EC' ? Buffer.concat([Buffer.from([4]), x, Buffer.from(jwk.y!, 'base64url')]) : x;
+  }
+  return createHash('sha1').update(bits).digest('hex');
+}
+
+describe('pki/issue signing certificates per algorithm', () => {
+  let ca: Issued;
+  let caCert: X509Certificate;
+  before(() => {
+    ca = createRootCa({ commonName: 'Test Root', days: 30 });
+    caCert = new X509Certificate(ca.certPem);
+  });
+
+  const keys: Record<SigningAlg, { name: string; type: string; details: Record<string, unknown> }> = {
+    PS256: { name: 'RSA 2048', type: 'rsa', details: { modulusLength: 2048 } },
+    ES256: { name: 'EC P-256', type: 'ec', details: { namedCurve: 'prime256v1' } },
+    EdDSA: { name: 'Ed25519', type: 'ed25519', details: {} },
+  };
+
+  for (const alg of ['PS256', 'ES256', 'EdDSA'] as const) {
+    describe(alg, () => {
+      let leaf: Issued;
+      let cert: X509Certificate;
+      before(() => {
+        leaf = issueSigningCert(ca, { commonName: `DE signing ${alg}`, country: 'DE', alg });
+        cert = new X509Certificate(leaf.certPem);
+      });
+
+      it(`holds an ${keys[alg].name} key, matching the private key, signed by the RSA CA`, () => {
+        expect(cert.publicKey.asymmetricKeyType).to.equal(keys[alg].type);
+        expect(cert.publicKey.asymmetricKeyDetails).to.deep.include(keys[alg].details);
+        expect(algFor(cert.publicKey)).to.equal(alg);
+        expect(cert.checkPrivateKey(createPrivateKey(leaf.keyPem))).to.equal(true);
+        expect(cert.checkIssued(caCert)).to.equal(true);
+        expect(cert.verify(caCert.publicKey)).to.equal(true);
+        const stranger = new X509Certificate(createRootCa({ commonName: 'Other Root' }).certPem);
+        expect(cert.verify(stranger.publicKey)).to.equal(false);
+        expect(opensslVerify(ca.certPem, leaf.certPem).trim()).to.match(/: OK$/);
+      });
+
+      it("has the signing cert's extensions, with a key id of its own key and the CA's as authority", () => {
+        const ext = extensionsOf(leaf.certPem);
+        expect([...ext.keys()]).to.deep.equal([
+          'basicConstraints',
+          'keyUsage',
+          'extKeyUsage',
+          'subjectKeyIdentifier',
+          'authorityKeyIdentifier',
+        ]);
+        expect(ext.get('basicConstraints')).to.include({ cA: false, critical: true });
+        expect(ext.get('keyUsage')).to.include({
+          critical: true,
+          digitalSignature: true,
+          nonRepudiation: true,
+          keyEncipherment: false,
+          keyCertSign: false,
+        });
+        expect(cert.keyUsage).to.deep.equal(['1.3.6.1.5.5.7.3.36']);
+        expect(opensslSki(leaf.certPem)).to.equal(keyIdOf(cert.publicKey));
+        const caSki = extensionsOf(ca.certPem).get('subjectKeyIdentifier')!.subjectKeyIdentifier;
+        // AuthorityKeyIdentifier ::= SEQUENCE { [0] keyIdentifier, … } (RFC 5280 §4.2.1.1).
+        const aki = forge.asn1.fromDer(ext.get('authorityKeyIdentifier')!.value as string);
+        const keyId = (aki.value as forge.asn1.Asn1[])[0]!.value as string;
+        expect(forge.util.bytesToHex(keyId)).to.equal(caSki);
+      });
+
+      it('signs a JWS that verifies for a partner registered with this certificate', async () => {
+        const kid = thumbprintS256(leaf.certPem);
+        const partner = {
+          country: 'DE',
+          algorithms: [alg],
+          signingKeys: [{ kid, cert, publicKey: cert.publicKey }],
+        } as unknown as Partner;
+        const payload = { v: 1, id: 'x', from: 'DE' };
+        const jws = await signJws(payload, { alg, kid, key: createPrivateKey(leaf.keyPem) }, MESSAGE_TYP);
+        const verified = await verifyJws(jws, partner, MESSAGE_TYP);
+        expect(verified.header).to.deep.equal({ alg, kid, typ: MESSAGE_TYP });
+        expect(verified.payload).to.deep.equal(payload);
+        // Another certificate of the same algorithm under the same kid does not verify it.
+        const other = new X509Certificate(
+          issueSigningCert(ca, { commonName: 'o', country: 'DE', alg }).certPem,
+        );
+        const impostor = { ...partner, signingKeys: [{ kid, cert: other, publicKey: other.publicKey }] };
+        const refused = await verifyJws(jws, impostor as Partner, MESSAGE_TYP).then(
+          () => 'verified',
+          (err: { code?: string }) => err.code,
+        );
+        expect(refused).to.equal('JWS_SIGNATURE_INVALID');
+      });
+    });
+  }
 });
 
 describe('pki/dev-config', () => {

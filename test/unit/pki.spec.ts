@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import tls from 'node:tls';
 import { expect } from 'chai';
-import forge from 'node-forge';
+import { loadConfig } from '../../src/config/load.js';
 import { PkiError } from '../../src/pki/errors.js';
 import { initPki, type PkiLayout } from '../../src/pki/init.js';
 import { createRootCa } from '../../src/pki/issue.js';
+import { extensionsOf, openssl } from '../helpers/certs.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -112,7 +113,7 @@ describe('pki/initPki', () => {
     expect(tlsCert.keyUsage).to.have.members([SERVER_AUTH, CLIENT_AUTH]);
     expect(tlsCert.subject).to.include('CN=FR gateway (dev)').and.include('C=FR');
     expect(tlsCert.checkPrivateKey(createPrivateKey(await text(join(dir, 'FR/tls.key'))))).to.equal(true);
-    const ku = forge.pki.certificateFromPem(await text(join(dir, 'FR/tls.crt'))).getExtension('keyUsage');
+    const ku = extensionsOf(await text(join(dir, 'FR/tls.crt'))).get('keyUsage');
     expect(ku).to.include({
       critical: true,
       digitalSignature: true,
@@ -121,9 +122,12 @@ describe('pki/initPki', () => {
     });
   });
 
-  it('issues signing certs that are not TLS certs', async () => {
+  it('issues ES256 (EC P-256) signing certs by default, that are not TLS certs', async () => {
     const ca = await cert(join(dir, 'ca.crt'));
     const signCert = await cert(join(dir, 'DE/sign.crt'));
+    expect(signCert.publicKey.asymmetricKeyType).to.equal('ec');
+    expect(signCert.publicKey.asymmetricKeyDetails?.namedCurve).to.equal('prime256v1');
+    expect(signCert.checkPrivateKey(createPrivateKey(await text(join(dir, 'DE/sign.key'))))).to.equal(true);
     expect(signCert.checkIssued(ca)).to.equal(true);
     expect(signCert.verify(ca.publicKey)).to.equal(true);
     expect(signCert.ca).to.equal(false);
@@ -131,8 +135,9 @@ describe('pki/initPki', () => {
       .to.not.include(SERVER_AUTH)
       .and.not.include(CLIENT_AUTH);
     expect(signCert.subject).to.include('CN=DE message signing (dev)');
-    const ku = forge.pki.certificateFromPem(await text(join(dir, 'DE/sign.crt'))).getExtension('keyUsage');
+    const ku = extensionsOf(await text(join(dir, 'DE/sign.crt'))).get('keyUsage');
     expect(ku).to.include({ critical: true, digitalSignature: true, nonRepudiation: true });
+    expect(lines).to.include('issued DE TLS and signing certificates (signing ES256)');
   });
 
   it('wires every gateway.json to the other countries and never to itself', async () => {
@@ -148,14 +153,14 @@ describe('pki/initPki', () => {
       for (const partner of config.partners) {
         expect(partner.agency).to.equal(`${partner.country}-DEV`);
         expect(partner.tlsFingerprints).to.deep.equal([fingerprints[partner.country]]);
-        expect(partner.algorithms).to.deep.equal(['PS256']);
+        expect(partner.algorithms).to.deep.equal(['ES256']);
         // Paths are relative to the gateway.json's folder.
         const signPath = resolve(dir, cc, partner.signingCerts[0] ?? '');
         expect(signPath).to.equal(join(dir, partner.country, 'sign.crt'));
       }
       expect(resolve(dir, cc, config.tls.ca[0] ?? '')).to.equal(join(dir, 'ca.crt'));
       expect(config.tls).to.include({ cert: 'tls.crt', key: 'tls.key' });
-      expect(config.signing).to.deep.equal({ cert: 'sign.crt', key: 'sign.key', alg: 'PS256' });
+      expect(config.signing).to.deep.equal({ cert: 'sign.crt', key: 'sign.key', alg: 'ES256' });
       expect(config.database).to.deep.equal({ dir: 'data' });
     }
   });
@@ -279,6 +284,124 @@ describe('pki/initPki country list', () => {
       expect(await rejection(stat(join(dir, 'ca.crt')))).to.have.property('code', 'ENOENT');
     });
   }
+});
+
+describe('pki/initPki signing algorithms', () => {
+  const keyType = async (dir: string, cc: string) => {
+    const key = (await cert(join(dir, cc, 'sign.crt'))).publicKey;
+    return `${key.asymmetricKeyType}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''}`;
+  };
+  /** Each gateway.json's own alg and, for each of its partners, the algorithms it accepts. */
+  const wiring = async (dir: string, countries: string[]) => {
+    const out: Record<string, unknown> = {};
+    for (const cc of countries) {
+      const config = await gatewayJson(dir, cc);
+      out[cc] = {
+        signs: config.signing.alg,
+        accepts: Object.fromEntries(config.partners.map((p) => [p.country, p.algorithms])),
+      };
+      // The gateway itself starts from it: loadConfig refuses an alg that does not fit the key.
+      expect(loadConfig(join(dir, cc, 'gateway.json'), {}, {}).signing.alg).to.equal(config.signing.alg);
+    }
+    return out;
+  };
+
+  it('issues EdDSA (Ed25519) signing certs when asked, and wires every gateway.json to EdDSA', async () => {
+    const dir = await tempDir();
+    const lines: string[] = [];
+    await initPki({ dir, countries: ['FR', 'DE'], signAlg: 'EdDSA', log: (line) => lines.push(line) });
+    expect(await keyType(dir, 'FR')).to.equal('ed25519');
+    expect(await keyType(dir, 'DE')).to.equal('ed25519');
+    expect(await wiring(dir, ['FR', 'DE'])).to.deep.equal({
+      FR: { signs: 'EdDSA', accepts: { DE: ['EdDSA'] } },
+      DE: { signs: 'EdDSA', accepts: { FR: ['EdDSA'] } },
+    });
+    expect(lines).to.include('issued FR TLS and signing certificates (signing EdDSA)');
+  });
+
+  it('keeps the key of a country from an earlier run and derives every alg from the keys on disk', async () => {
+    const dir = await tempDir();
+    await initPki({ dir, countries: ['FR', 'DE'], signAlg: 'PS256' });
+    const frSign = await text(join(dir, 'FR/sign.crt'));
+    // gateway.json is rewritten from the keys, so what an earlier run wrote there does not count.
+    const frJson = await gatewayJson(dir, 'FR');
+    await writeFile(
+      join(dir, 'FR/gateway.json'),
+      JSON.stringify({ ...frJson, signing: { ...frJson.signing, alg: 'EdDSA' } }),
+    );
+    const lines: string[] = [];
+    await initPki({ dir, countries: ['NL'], log: (line) => lines.push(line) });
+    await initPki({ dir, countries: ['BE'], signAlg: 'EdDSA' });
+    expect(await text(join(dir, 'FR/sign.crt'))).to.equal(frSign);
+    expect(await keyType(dir, 'FR')).to.equal('rsa');
+    expect(await keyType(dir, 'NL')).to.equal('ec prime256v1');
+    expect(await keyType(dir, 'BE')).to.equal('ed25519');
+    expect(lines).to.include.members([
+      'keeping FR (signing PS256)',
+      'keeping DE (signing PS256)',
+      'issued NL TLS and signing certificates (signing ES256)',
+    ]);
+    expect(await wiring(dir, ['FR', 'DE', 'NL', 'BE'])).to.deep.equal({
+      FR: { signs: 'PS256', accepts: { DE: ['PS256'], NL: ['ES256'], BE: ['EdDSA'] } },
+      DE: { signs: 'PS256', accepts: { FR: ['PS256'], NL: ['ES256'], BE: ['EdDSA'] } },
+      NL: { signs: 'ES256', accepts: { FR: ['PS256'], DE: ['PS256'], BE: ['EdDSA'] } },
+      BE: { signs: 'EdDSA', accepts: { FR: ['PS256'], DE: ['PS256'], NL: ['ES256'] } },
+    });
+
+    // force reissues every country with the alg asked for.
+    await initPki({ dir, countries: ['FR'], force: true, signAlg: 'ES256' });
+    for (const cc of ['FR', 'DE', 'NL', 'BE']) expect(await keyType(dir, cc), cc).to.equal('ec prime256v1');
+    expect(((await wiring(dir, ['FR'])).FR as { accepts: unknown }).accepts).to.deep.equal({
+      BE: ['ES256'],
+      DE: ['ES256'],
+      NL: ['ES256'],
+    });
+  });
+
+  it('rejects another alg with PKI_BAD_ALG before writing anything', async () => {
+    const dir = await tempDir();
+    const err = await rejection(initPki({ dir, countries: ['FR'], signAlg: 'RS256' as 'PS256' }));
+    expect(err).to.be.instanceOf(PkiError);
+    expect((err as PkiError).code).to.equal('PKI_BAD_ALG');
+    expect((err as Error).message)
+      .to.include('"RS256"')
+      .and.include('PS256, ES256, EdDSA');
+    expect(await rejection(stat(join(dir, 'ca.crt')))).to.have.property('code', 'ENOENT');
+  });
+
+  it('refuses a kept sign.crt whose key fits no algorithm (PKI_BAD_CERT) before writing anything', async () => {
+    const dir = await tempDir();
+    await initPki({ dir, countries: ['FR'] });
+    // A P-384 certificate from the same CA, as an operator might make with OpenSSL.
+    const key = join(dir, 'FR/sign.key');
+    openssl(['ecparam', '-name', 'secp384r1', '-genkey', '-noout', '-out', key]);
+    const csr = openssl(['req', '-new', '-key', key, '-subj', '/CN=FR p384']);
+    const p384 = openssl(
+      [
+        'x509',
+        '-req',
+        '-CA',
+        join(dir, 'ca.crt'),
+        '-CAkey',
+        join(dir, 'ca.key'),
+        '-set_serial',
+        '7',
+        '-days',
+        '1',
+      ],
+      csr,
+    );
+    await writeFile(join(dir, 'FR/sign.crt'), p384);
+    const before = await text(join(dir, 'FR/gateway.json'));
+    const err = await rejection(initPki({ dir, countries: ['DE'] }));
+    expect(err).to.be.instanceOf(PkiError);
+    expect((err as PkiError).code).to.equal('PKI_BAD_CERT');
+    expect((err as Error).message)
+      .to.include('FR/sign.crt')
+      .and.include('secp384r1');
+    expect(await rejection(stat(join(dir, 'DE')))).to.have.property('code', 'ENOENT');
+    expect(await text(join(dir, 'FR/gateway.json'))).to.equal(before);
+  });
 });
 
 describe('pki/initPki disk errors', () => {
