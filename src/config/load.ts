@@ -152,13 +152,12 @@ export function buildConfig(doc: Record<string, unknown>, baseDir: string, sourc
   };
 
   const signingCertPem = read(c.signing.cert, '/signing/cert');
+  const signingKey = loadKey(read(c.signing.key, '/signing/key'), '/signing/key', source);
   const signing = {
-    alg: c.signing.alg as SigningAlg,
+    alg: signingAlg(c.signing.alg as SigningAlg | undefined, signingKey, source),
     kid: thumbprint(signingCertPem, '/signing/cert', source),
     certPem: signingCertPem,
   };
-  const signingKey = loadKey(read(c.signing.key, '/signing/key'), '/signing/key', source);
-  checkSigningAlg(signing.alg, signingKey, source);
   hide(signing, 'key', signingKey);
 
   const tls = {
@@ -279,16 +278,19 @@ function loadKey(pem: string, field: string, source: string): KeyObject {
   }
 }
 
-// Caught here, not at the first signature: a gateway whose key does not fit its alg could
-// start, then fail every message and receipt it signs.
-function checkSigningAlg(alg: SigningAlg, key: KeyObject, source: string): void {
-  if (keyFitsAlg(key, alg)) return;
+// `alg` as configured, else the one the key fits. Caught here, not at the first signature: a
+// gateway whose key does not fit its alg could start, then fail every message and receipt it signs.
+function signingAlg(alg: SigningAlg | undefined, key: KeyObject, source: string): SigningAlg {
+  if (alg !== undefined && keyFitsAlg(key, alg)) return alg;
   const fits = algFor(key);
-  fail(
+  if (alg === undefined && fits) return fits;
+  return fail(
     source,
-    '/signing/alg',
-    `is ${alg}, which does not fit the ${describeKey(key)} key in /signing/key: ` +
-      (fits ? `set it to ${fits}` : `that key fits none of ${SIGNING_ALGS.join(', ')}`),
+    alg === undefined ? '/signing/key' : '/signing/alg',
+    alg === undefined
+      ? `(${describeKey(key)}) fits none of ${SIGNING_ALGS.join(', ')}`
+      : `is ${alg}, which does not fit the ${describeKey(key)} key in /signing/key: ` +
+          (fits ? `set it to ${fits}` : `that key fits none of ${SIGNING_ALGS.join(', ')}`),
   );
 }
 

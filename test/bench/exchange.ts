@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { ingestReports } from '../../src/api/reports.js';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfig, type SigningAlg } from '../../src/config/load.js';
 import { type Gateway, startGateway } from '../../src/main.js';
 import { forwardCase } from '../../src/outbound/forward.js';
 import { initPki } from '../../src/pki/init.js';
@@ -31,6 +31,8 @@ export interface ExchangeMode {
   batched: boolean;
   /** Instead of the burst and latency runs: forward `backlog` messages with the worker stopped (the partner "down"), then time the drain. */
   backlog?: number;
+  /** The gateways' signing keys (`icros pki init --sign-alg`); default that of pki init. */
+  signAlg?: SigningAlg;
 }
 
 export async function benchExchange(
@@ -41,7 +43,7 @@ export async function benchExchange(
 ): Promise<Figure[]> {
   const label = `${kind}.${mode.driver}.${mode.batched ? 'batched' : 'single'}`;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'icros-bench-'));
-  await initPki({ dir, countries: ['FR', 'DE'] });
+  await initPki({ dir, countries: ['FR', 'DE'], signAlg: mode.signAlg });
   const ports = {
     fr: await freePort(),
     frAdmin: await freePort(),
@@ -184,7 +186,7 @@ export async function benchExchange(
         {
           name: `exchange.${label}.cases_per_s`,
           value: Math.round(rate),
-          unit: 'cases/s',
+          unit: `cases/s (${mode.signAlg ?? 'default'} signatures)`,
           ...(kind === 'postgres' ? { limit: mode.batched ? '>= 1000' : '>= 400' } : {}),
         },
         { name: `exchange.${label}.delivered`, value: burst.done, unit: `of ${n}` },

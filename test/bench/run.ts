@@ -1,13 +1,17 @@
 /**
- * `npm run bench [-- --json] [-- --cases N] [-- --only crypto,tls,convert,audit,exchange] [-- --db pglite,postgres] [-- --reports N] [-- --events N]`
+ * `npm run bench [-- --json] [-- --cases N] [-- --only crypto,tls,convert,audit,exchange] [-- --db pglite,postgres] [-- --reports N] [-- --events N] [-- --sign-alg ES256|PS256|EdDSA]`
  *
- * Prints numbers; asserts nothing. Measures this machine's ceilings (PS256 sign/verify per
- * second, raw mTLS keep-alive requests per second) and the FR → DE exchange (cases/s, p50 and
- * p99 from forward to verified receipt) on PGlite and, with DATABASE_URL, on PostgreSQL.
+ * Prints numbers; asserts nothing. Measures this machine's ceilings (signatures and checks per
+ * second for PS256, ES256 and EdDSA, raw mTLS keep-alive requests per second) and the FR → DE
+ * exchange (cases/s, p50 and p99 from forward to verified receipt) on PGlite and, with
+ * DATABASE_URL, on PostgreSQL, both gateways signing with `--sign-alg` (default ES256, what
+ * `icros pki init` issues).
  * The receiving gateway (DE) runs in its own process, as it would in production; FR runs in
  * this one. With --json each figure is one JSON line: {name, value, unit, limit}.
  */
 import { parseArgs } from 'node:util';
+import type { SigningAlg } from '../../src/config/load.js';
+import { SIGNING_ALGS } from '../../src/envelope/jws-crypto.js';
 import { benchAudit } from './audit.js';
 import { benchConvert } from './convert.js';
 import { benchCrypto } from './crypto.js';
@@ -25,8 +29,14 @@ const { values } = parseArgs({
     drivers: { type: 'string', default: 'embedded,bullmq' },
     reports: { type: 'string', default: '100000' },
     db: { type: 'string', default: 'pglite,postgres' },
+    'sign-alg': { type: 'string', default: 'ES256' },
   },
 });
+const signAlg = values['sign-alg'] as SigningAlg;
+if (!(SIGNING_ALGS as readonly string[]).includes(signAlg)) {
+  console.error(`--sign-alg must be one of ${SIGNING_ALGS.join(', ')}, not ${JSON.stringify(signAlg)}`);
+  process.exit(2);
+}
 const only = new Set(values.only!.split(','));
 const cases = Number(values.cases);
 const json = Boolean(values.json);
@@ -63,17 +73,19 @@ if (only.has('exchange')) {
     // PGlite: the embedded driver, single and batched. PostgreSQL: both drivers, both ways.
     for (const driver of kind === 'pglite' ? (['embedded'] as const) : drivers)
       for (const batched of [false, true])
-        for (const f of await benchExchange(kind, cases, say, { driver, batched })) emit(f);
+        for (const f of await benchExchange(kind, cases, say, { driver, batched, signAlg })) emit(f);
     if (kind === 'postgres' && Number(values.backlog) > 0)
       for (const f of await benchExchange(kind, Number(values.backlog), say, {
         driver: 'embedded',
         batched: true,
         backlog: Number(values.backlog),
+        signAlg,
       }))
         emit(f);
   }
 }
-const sign = figures.find((f) => f.name === 'ps256.sign');
+// The ceiling of the algorithm the exchange signed with.
+const sign = figures.find((f) => f.name === `${signAlg.toLowerCase()}.sign`);
 for (const f of figures.filter((f) => f.name.startsWith('exchange.') && f.name.endsWith('.cases_per_s'))) {
   if (sign)
     emit({

@@ -107,6 +107,22 @@ describe('config', () => {
     );
   });
 
+  it('takes the signing alg from the key when the config names none', async () => {
+    const doc = JSON.parse(await readFile(file, 'utf8'));
+    const key = createPrivateKey(await readFile(path.join(path.dirname(file), 'sign.key'), 'utf8'));
+    delete doc.signing.alg;
+    const bare = path.join(path.dirname(file), 'no-alg.json');
+    await writeFile(bare, JSON.stringify(doc));
+    expect(loadConfig(bare, {}, {}).signing.alg).to.equal(algFor(key));
+    const p384 = path.join(await mkdtemp(path.join(os.tmpdir(), 'icros-cfg-')), 'p384.key');
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    await writeFile(p384, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    expectInvalid(
+      () => loadConfig(bare, { signing: { key: p384 } }, {}),
+      /\/signing\/key \(EC secp384r1\) fits none of PS256, ES256, EdDSA$/,
+    );
+  });
+
   it('refuses a partner listed twice or the gateway itself', async () => {
     const doc = JSON.parse(await readFile(file, 'utf8'));
     const dir = path.dirname(file);
