@@ -113,8 +113,8 @@ function createLane(db: Db, now: () => Date, maxBatch: number): AuditLane {
     const batch = newBatch(undefined);
     const values: unknown[] = [];
     for (const item of items) values.push(await item.fn(batch.q));
-    const rows = [...batch.deferred.keys()];
-    if (rows.every((statement) => statement === ONE_STATEMENT_ROWS)) {
+    const statements = [...batch.deferred.keys()];
+    if (statements.every((statement) => statement === ONE_STATEMENT_ROWS)) {
       const head = await appendInOneStatement(
         db,
         batch.events,
