@@ -32,8 +32,14 @@ export interface BullmqQueueOptions extends LaneOptions {
 
 /** Rows per relay statement and per reconciler page. */
 const BATCH = 500;
-/** The most jobs one worker holds at once (concurrency × batch size). */
-const MAX_WINDOW = 2000;
+/**
+ * Batches' worth of jobs one worker holds at once, for a partner that takes batches. BullMQ's
+ * worker fetches jobs one at a time until it holds its concurrency, and only then hands them
+ * to the processor: a window of 2,000 jobs delivered nothing of a burst of forwards for
+ * seconds (the fetches took turns with the forwards on a busy event loop), then everything
+ * at once. Four batches keep requests going out while the next jobs are fetched.
+ */
+const BATCHES_IN_WINDOW = 4;
 /** A job whose row is due but locked by another claimer looks again this much later (ms). */
 const LOCKED_RETRY_MS = 100;
 
@@ -195,7 +201,7 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
 
   // --- the worker ------------------------------------------------------------------------
   //
-  // The worker takes up to `concurrency × batchMaxMessages` jobs at once (its fetch window);
+  // The worker takes up to a few batches of jobs at once (its fetch window, `fitWindow`);
   // the lane decides how many requests go out: each free request slot (circuit closed, rate
   // token left) carries up to one batch of the jobs waiting here. Their rows are claimed with
   // one statement, sent as one batch (or one by one to a partner without batches), and each
@@ -336,12 +342,13 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
   }
 
   /**
-   * The worker's fetch window: the partner's concurrency, times its batch size once it takes
-   * batches (so that each request slot can carry a full batch).
+   * The worker's fetch window: the partner's concurrency, or, once it takes batches, up to
+   * `BATCHES_IN_WINDOW` full batches (fewer when its concurrency is lower).
    */
   function fitWindow(pq: PartnerQueue) {
     const { concurrency } = pq.lane.partner.delivery;
-    const window = Math.min(MAX_WINDOW, concurrency * (pq.lane.batch?.max ?? 1));
+    const batch = pq.lane.batch?.max ?? 1;
+    const window = batch > 1 ? Math.min(concurrency, BATCHES_IN_WINDOW) * batch : concurrency;
     if (pq.worker.concurrency !== window) pq.worker.concurrency = window;
   }
 
