@@ -32,7 +32,12 @@ import { type AuditHead, type AuditInput, appendInOneStatement, beginAppend } fr
 export interface AppendOnly {
   /** Queue audit events; they are appended with the batch, before it commits. */
   audit(...events: AuditInput[]): void;
-  /** See `AuditedTx.defer`. */
+  /**
+   * Queue one row for the named bulk statement (`queries/*.sql`, taking a JSON array of rows
+   * as `$1`); each such statement runs once per batch: before the chain head is locked, or
+   * after the hooks for `insertOutboundMany` and for rows the hooks defer. Rows of independent
+   * writes go in together: one round trip per batch instead of one per write.
+   */
   defer(statement: string, row: Record<string, unknown>): void;
 }
 
@@ -43,13 +48,6 @@ export interface AuditedTx extends TxQueryable, AppendOnly {
    * are being written: a hook signs and defers rows, it does not read the audit log.
    */
   afterAppend(fn: (head: AuditHead) => Promise<void>): void;
-  /**
-   * Queue one row for the named bulk statement (`queries/*.sql`, taking a JSON array of rows
-   * as `$1`); each such statement runs once per batch: before the chain head is locked, or
-   * after the hooks for `insertOutboundMany` and for rows the hooks defer. Rows of independent
-   * writes go in together: one round trip per batch instead of one per write.
-   */
-  defer(statement: string, row: Record<string, unknown>): void;
   /**
    * Run now the rows deferred so far for `statement` (by the writes before this one in the
    * batch), for a write that must read what they insert.
@@ -78,10 +76,11 @@ export interface AuditWriter extends AuditLane {
   background: AuditLane;
 }
 
-/** Deferred statements that must run under the chain head lock (their rows' order is the head's). */
-const UNDER_HEAD_LOCK = new Set(['insertOutboundMany']);
-/** The one deferred statement `appendInOneStatement` can take along (as its outbox rows). */
-const ONE_STATEMENT_ROWS = 'insertOutboundMany';
+/**
+ * The one deferred statement that runs under the chain head lock (each row's predecessor is
+ * decided there), and the rows `appendInOneStatement` takes along.
+ */
+const OUTBOX_ROWS = 'insertOutboundMany';
 
 interface Item {
   fn: Write<unknown>;
@@ -102,25 +101,22 @@ function createLane(db: Db, now: () => Date, maxBatch: number): AuditLane {
 
   /** Run `items` in one statement or one transaction; throws if any of them (or the commit) fails. */
   async function runTogether(items: Item[]): Promise<{ values: unknown[]; head: AuditHead }> {
+    const run = async (batch: Batch) => {
+      const values: unknown[] = [];
+      for (const item of items) values.push(await item.fn(batch.q));
+      return values;
+    };
     if (!items.every((item) => item.appendOnly)) {
       return db.tx(async (tx) => {
         const batch = newBatch(tx);
-        const values: unknown[] = [];
-        for (const item of items) values.push(await item.fn(batch.q));
+        const values = await run(batch);
         return { values, head: await finish(tx, batch) };
       });
     }
     const batch = newBatch(undefined);
-    const values: unknown[] = [];
-    for (const item of items) values.push(await item.fn(batch.q));
-    const statements = [...batch.deferred.keys()];
-    if (statements.every((statement) => statement === ONE_STATEMENT_ROWS)) {
-      const head = await appendInOneStatement(
-        db,
-        batch.events,
-        batch.deferred.get(ONE_STATEMENT_ROWS),
-        now(),
-      );
+    const values = await run(batch);
+    if ([...batch.deferred.keys()].every((statement) => statement === OUTBOX_ROWS)) {
+      const head = await appendInOneStatement(db, batch.events, batch.deferred.get(OUTBOX_ROWS), now());
       return { values, head };
     }
     return db.tx(async (tx) => ({ values, head: await finish(tx, batch) }));
@@ -130,7 +126,7 @@ function createLane(db: Db, now: () => Date, maxBatch: number): AuditLane {
   async function finish(tx: TxQueryable, batch: Batch): Promise<AuditHead> {
     const { events, hooks, deferred } = batch;
     for (const [statement, rows] of deferred) {
-      if (UNDER_HEAD_LOCK.has(statement)) continue;
+      if (statement === OUTBOX_ROWS) continue;
       deferred.delete(statement);
       await tx.query(sql(statement), [JSON.stringify(rows)]);
     }

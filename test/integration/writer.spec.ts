@@ -5,6 +5,17 @@ import { IcrosError } from '../../src/errors.js';
 import type { Db } from '../../src/store/db.js';
 import { dbKinds, testDb } from '../helpers/db.js';
 
+/** A delivery attempt row to DE for message …000m, numbered `attempt`. */
+const attemptRow = (m: number, attempt: number) => ({
+  message_id: `00000000-0000-7000-8000-00000000000${m}`,
+  peer: 'DE',
+  attempt,
+  started_at: new Date().toISOString(),
+  outcome: 'delivered',
+  http_status: 201,
+  problem: null,
+});
+
 for (const kind of dbKinds()) {
   describe(`audit writer (group commit) on ${kind}`, () => {
     let db: Db;
@@ -46,15 +57,7 @@ for (const kind of dbKinds()) {
             q.afterAppend(async (head) => {
               heads.push(head.seq);
             });
-            q.defer('insertAttempts', {
-              message_id: '00000000-0000-7000-8000-000000000000',
-              peer: 'DE',
-              attempt: n,
-              started_at: new Date().toISOString(),
-              outcome: 'delivered',
-              http_status: 201,
-              problem: null,
-            });
+            q.defer('insertAttempts', attemptRow(0, n));
             return n;
           }),
         ),
@@ -78,15 +81,7 @@ for (const kind of dbKinds()) {
         Array.from({ length: 60 }, (_, n) =>
           (n % 2 ? write.background : write)(async (q) => {
             q.audit({ actor: { kind: 'system', id: 't' }, action: `lane.${n}`, subject: {} });
-            q.defer('insertAttempts', {
-              message_id: '00000000-0000-7000-8000-000000000001',
-              peer: 'DE',
-              attempt: 1000 + n,
-              started_at: new Date().toISOString(),
-              outcome: 'delivered',
-              http_status: 201,
-              problem: null,
-            });
+            q.defer('insertAttempts', attemptRow(1, 1000 + n));
           }),
         ),
       );
@@ -194,15 +189,7 @@ for (const kind of dbKinds()) {
         [0, 1, 2].map((i) =>
           write.append((q) => {
             q.audit({ actor: { kind: 'system', id: 't' }, action: `a.${i}`, subject: {} });
-            q.defer('insertAttempts', {
-              message_id: '00000000-0000-7000-8000-000000000002',
-              peer: 'DE',
-              attempt: 2000 + i,
-              started_at: new Date().toISOString(),
-              outcome: 'delivered',
-              http_status: 201,
-              problem: null,
-            });
+            q.defer('insertAttempts', attemptRow(2, 2000 + i));
             // Write 1's outbox row is not a valid row: its batch fails, the others are replayed.
             if (i === 1) q.defer('insertOutboundMany', { id: 'not-a-uuid', peer: 'DE', type: 'ping' });
             return i;
