@@ -3,7 +3,8 @@
  * prove nothing about production): appends from several processes at once keep one gap-free
  * chain, and an export of 1,000,000 events streams in constant memory (RSS printed).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -32,19 +33,25 @@ describe('audit log at scale (PostgreSQL)', function () {
     const { db, options } = await testDb('postgres');
     try {
       const { url, schema } = options as { url: string; schema: string };
-      await Promise.all(
-        ['p1', 'p2', 'p3'].map((name) =>
-          run(process.execPath, [
-            '--import',
-            'tsx',
-            'test/helpers/append-worker.ts',
-            url,
-            schema,
-            '300',
-            name,
-          ]),
+      const workers = ['p1', 'p2', 'p3'].map((name) =>
+        spawn(
+          process.execPath,
+          ['--import', 'tsx', 'test/helpers/append-worker.ts', url, schema, '300', name],
+          { stdio: ['pipe', 'pipe', 'inherit'] },
         ),
       );
+      const exits = workers.map(
+        (w) =>
+          new Promise<void>((resolve, reject) =>
+            w.on('exit', (code) =>
+              code === 0 ? resolve() : reject(new Error(`append worker exited ${code}`)),
+            ),
+          ),
+      );
+      // Every worker connected before any appends: booting tsx takes longer than 300 appends.
+      await Promise.all(workers.map((w) => once(w.stdout!, 'data')));
+      for (const w of workers) w.stdin!.write('go\n');
+      await Promise.all(exits);
       const events = await readAuditEvents(db, 0, 10_000);
       expect(events).to.have.length(900);
       expect(events.map((e) => e.seq)).to.deep.equal(Array.from({ length: 900 }, (_, i) => i + 1));
