@@ -137,16 +137,24 @@ export async function beginAppend(
   return { head: { seq, hash }, written };
 }
 
+/** The rows an append in one statement takes along, each list as its bulk statement takes it. */
+export interface RowsAlong {
+  /** Written before the head is locked, by statement name (those of migration 010). */
+  before?: Record<string, Record<string, unknown>[]>;
+  /** Outbox rows (insertOutboundMany), inserted after the lock. */
+  outbox?: Record<string, unknown>[];
+}
+
 /**
- * Append `inputs`, then insert the outbox rows `outbox` (those of insertOutboundMany) if any,
- * in one statement with no transaction around it: PostgreSQL locks the head, chains the
- * events from their `eventPieces`, writes them and the head, and commits (migration 009).
- * Returns the new head.
+ * Write the rows `along.before`, append `inputs`, then insert the outbox rows `along.outbox`,
+ * in one statement with no transaction around it: PostgreSQL writes the rows, locks the head,
+ * chains the events from their `eventPieces`, writes them and the head, and commits
+ * (migrations 009 and 010). Returns the new head.
  */
 export async function appendInOneStatement(
   q: Queryable,
   inputs: AuditInput[],
-  outbox: Record<string, unknown>[] | undefined,
+  along: RowsAlong = {},
   now: Date = new Date(),
 ): Promise<AuditHead> {
   const at = now.toISOString();
@@ -160,8 +168,9 @@ export async function appendInOneStatement(
     detail: input.detail ?? {},
   }));
   const [head] = await q.query<AuditHead>(sql('appendAuditInOneStatement'), [
+    along.before && Object.keys(along.before).length > 0 ? JSON.stringify(along.before) : null,
     JSON.stringify(events),
-    outbox ? JSON.stringify(outbox) : null,
+    along.outbox ? JSON.stringify(along.outbox) : null,
   ]);
   if (!head) throw new IcrosError('INTERNAL', 'the audit append returned no head');
   return { seq: Number(head.seq), hash: head.hash };

@@ -18,9 +18,12 @@
  * takes each row's predecessor in the case). So a forward waits for, at most, the append of a
  * delivery batch, not for the whole batch.
  *
- * A write that only queues events and outbox rows (`lane.append`, a forward or an audited
- * read) needs no transaction: a batch of such writes is one statement in which PostgreSQL
- * locks the head, chains, writes and commits (migration 009), one round trip instead of five.
+ * A write that only queues events and rows (`lane.append`: a forward, an audited read, a
+ * delivery outcome) needs no transaction: a batch of such writes is one statement in which
+ * PostgreSQL writes the rows, locks the head, chains, writes the events and commits
+ * (migrations 009 and 010), one round trip instead of five to seven. The head is then held
+ * only inside PostgreSQL, never while this process gets round to sending the next statement,
+ * so a forward does not wait for a busy event loop's delivery batch.
  */
 
 import { IcrosError } from '../errors.js';
@@ -36,7 +39,8 @@ export interface AppendOnly {
    * Queue one row for the named bulk statement (`queries/*.sql`, taking a JSON array of rows
    * as `$1`); each such statement runs once per batch: before the chain head is locked, or
    * after the hooks for `insertOutboundMany` and for rows the hooks defer. Rows of independent
-   * writes go in together: one round trip per batch instead of one per write.
+   * writes go in together: one round trip per batch instead of one per write. A write given to
+   * `lane.append` may defer only the statements the one-statement append takes along (`ALONG`).
    */
   defer(statement: string, row: Record<string, unknown>): void;
 }
@@ -64,9 +68,9 @@ export interface AuditLane {
   /** The same, also returning the audit head after the batch (it includes this write's events). */
   withHead<T>(fn: Write<T>): Promise<{ value: T; head: AuditHead }>;
   /**
-   * Run `fn`, which only queues events and rows, with the lane's batch. When every write of a
-   * batch is such a write and their rows are outbox rows only, the batch commits in one
-   * statement without a transaction.
+   * Run `fn`, which only queues events and rows (outbox rows, receipts, delivered states,
+   * attempts), with the lane's batch. When every write of a batch is such a write, the batch
+   * commits in one statement without a transaction.
    */
   append<T>(fn: AppendWrite<T>): Promise<T>;
 }
@@ -78,9 +82,21 @@ export interface AuditWriter extends AuditLane {
 
 /**
  * The one deferred statement that runs under the chain head lock (each row's predecessor is
- * decided there), and the rows `appendInOneStatement` takes along.
+ * decided there).
  */
 const OUTBOX_ROWS = 'insertOutboundMany';
+
+/**
+ * What an append-only write may defer: the statements the one-statement append takes along,
+ * the outbox rows after the head lock, the others before it (migrations 009 and 010).
+ */
+const ALONG = new Set([
+  OUTBOX_ROWS,
+  'insertReceipts',
+  'markDeliveredMany',
+  'insertAttempts',
+  'insertBatchReceipts',
+]);
 
 interface Item {
   fn: Write<unknown>;
@@ -115,11 +131,8 @@ function createLane(db: Db, now: () => Date, maxBatch: number): AuditLane {
     }
     const batch = newBatch(undefined);
     const values = await run(batch);
-    if ([...batch.deferred.keys()].every((statement) => statement === OUTBOX_ROWS)) {
-      const head = await appendInOneStatement(db, batch.events, batch.deferred.get(OUTBOX_ROWS), now());
-      return { values, head };
-    }
-    return db.tx(async (tx) => ({ values, head: await finish(tx, batch) }));
+    const { [OUTBOX_ROWS]: outbox, ...before } = Object.fromEntries(batch.deferred);
+    return { values, head: await appendInOneStatement(db, batch.events, { before, outbox }, now()) };
   }
 
   /** The rows deferred before the append, the append (with the hooks), the rows after it. */
@@ -193,6 +206,12 @@ function newBatch(tx: TxQueryable | undefined): Batch {
     audit: (...e) => void batch.events.push(...e),
     afterAppend: tx ? (fn) => void batch.hooks.push(fn) : noTx('afterAppend'),
     defer: (statement, row) => {
+      if (!tx && !ALONG.has(statement)) {
+        throw new IcrosError(
+          'INTERNAL',
+          `an append-only audit write deferred ${statement}, which it cannot take along`,
+        );
+      }
       const rows = batch.deferred.get(statement);
       if (rows) rows.push(row);
       else batch.deferred.set(statement, [row]);

@@ -9,6 +9,7 @@
  * The outcome, the attempt row and the audit event commit together; a death is logged at
  * `warn` and counted in `icros_messages_dead_total`.
  */
+import type { AppendOnly } from '../audit/writer.js';
 import type { Partner } from '../config/load.js';
 import type { GatewayContext } from '../context.js';
 import { verifyBatchReceipt } from '../envelope/batch-receipt.js';
@@ -63,7 +64,7 @@ export async function deliverOne(
       messageDigest: row.digest,
       from: ctx.config.country,
     });
-    await ctx.tx.background(async (q) => {
+    await ctx.tx.background.append((q) => {
       recordDelivered(q, partner, row, startedAt, httpStatus, {
         receiptId: receipt.id,
         jws: res.body,
@@ -93,7 +94,7 @@ interface ReceiptFacts {
 
 /** The writes of a delivery, inside the caller's transaction (bulk statements are deferred). */
 function recordDelivered(
-  q: Parameters<Parameters<GatewayContext['tx']>[0]>[0],
+  q: AppendOnly,
   partner: Partner,
   row: OutboxRow,
   startedAt: Date,
@@ -169,7 +170,7 @@ export async function deliverBatch(
     const { receipt } = verified;
     const delivered = rows.filter((_, i) => verified.results[i]!.status !== 'rejected');
     if (delivered.length) {
-      await ctx.tx.background(async (q) => {
+      await ctx.tx.background.append((q) => {
         for (const [i, row] of rows.entries()) {
           const result = verified.results[i]!;
           if (result.status === 'rejected') continue;

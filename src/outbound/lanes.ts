@@ -254,7 +254,7 @@ export class Lanes {
       if (lane.partner.delivery.batchMaxMessages > 1) lane.batch = undefined;
     }
     try {
-      await this.ctx.tx.background(async (q) =>
+      await this.ctx.tx.background.append((q) =>
         q.audit({
           actor: { kind: 'system', id: 'delivery' },
           action: state === 'open' ? 'partner.circuit.opened' : 'partner.circuit.closed',

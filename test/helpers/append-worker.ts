@@ -21,7 +21,7 @@ for (let i = 0; i < Number(n); i += 3) {
     detail: { i: i + j },
   }));
   if ((i / 3) % 2 === 0) await db.tx((q) => appendAudit(q, events));
-  else await appendInOneStatement(db, events, undefined);
+  else await appendInOneStatement(db, events);
 }
 process.stdin.destroy();
 await db.close();

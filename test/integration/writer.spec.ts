@@ -182,7 +182,64 @@ for (const kind of dbKinds()) {
       for (let i = 1; i < rows.length; i++) expect(rows[i]!.predecessor).to.equal(rows[i - 1]!.id);
     });
 
-    it('puts an append-only write that defers other rows in a transaction; fails only a failing one', async () => {
+    it('commits a delivery outcome (receipt, delivered state, attempt, event) in one statement', async () => {
+      const id = '00000000-0000-7000-8000-0000000003a1';
+      await createAuditWriter(db, () => new Date()).append((q) =>
+        q.defer('insertOutboundMany', { id, peer: 'DE', type: 'ping', jws: 'jws.3a1', digest: 'sha256:3a1' }),
+      );
+      await db.query("UPDATE messages SET state = 'sending' WHERE id = $1", [id]);
+      // The writer sees a database that counts what it is asked and refuses transactions.
+      const asked: string[] = [];
+      const counting: Db = {
+        ...db,
+        query: (text, params) => {
+          asked.push(text);
+          return db.query(text, params);
+        },
+        tx: () => Promise.reject(new Error('no transaction expected')),
+      };
+      const write = createAuditWriter(counting, () => new Date());
+      await write.background.append((q) => {
+        q.defer('insertReceipts', {
+          direction: 'out',
+          peer: 'DE',
+          message_id: id,
+          receipt_id: '00000000-0000-7000-8000-0000000003b1',
+          jws: 'receipt.3a1',
+          message_digest: 'sha256:3a1',
+          audit_head_seq: 7,
+          audit_head_hash: 'f'.repeat(64),
+        });
+        q.defer('markDeliveredMany', { peer: 'DE', id });
+        q.defer('insertAttempts', { ...attemptRow(1, 1), message_id: id });
+        q.audit({
+          actor: { kind: 'system', id: 'delivery' },
+          action: 'message.delivered',
+          subject: { message: id },
+        });
+      });
+      expect(asked).to.have.length(1);
+      const [message] = await db.query<{ state: string; receipt: string; attempts: number }>(
+        `SELECT m.state, r.jws AS receipt, (SELECT count(*)::int FROM delivery_attempts a WHERE a.message_id = m.id) AS attempts
+         FROM messages m JOIN receipts r ON r.message_id = m.id WHERE m.id = $1`,
+        [id],
+      );
+      expect(message).to.deep.equal({ state: 'delivered', receipt: 'receipt.3a1', attempts: 1 });
+      const events = await readAuditEvents(db, 0, 10_000);
+      expect(events.at(-1)).to.deep.include({ action: 'message.delivered', subject: { message: id } });
+      expect(firstBrokenLink(events)).to.equal(null);
+    });
+
+    it('refuses, in an append-only write, a deferred statement the one statement cannot take along', async () => {
+      const write = createAuditWriter(db, () => new Date());
+      const err = await write
+        .append((q) => q.defer('insertCases', { id: '00000000-0000-7000-8000-0000000003c1' }))
+        .catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(IcrosError).with.property('code', 'INTERNAL');
+      expect((err as Error).message).to.contain('insertCases');
+    });
+
+    it('fails only the failing append-only write of a batch; the others, their rows and events commit', async () => {
       const write = createAuditWriter(db, () => new Date());
       const before = (await readAuditEvents(db, 0, 10_000)).length;
       const outcomes = await Promise.allSettled(

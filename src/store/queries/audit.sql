@@ -13,11 +13,12 @@ WITH e AS (
 UPDATE audit_head SET seq = $2, hash = $3 WHERE id = 1;
 
 -- name: appendAuditInOneStatement
--- Lock the head, chain the events ($1: a JSON array of {jcsHead, jcsTail, at, actor_kind,
--- actor_id, action, subject, detail}) onto it, write them and the head, then insert the outbox
--- rows ($2, as insertOutboundMany, or null); the new head. One statement, no transaction
--- around it (migration 009).
-SELECT head_seq AS seq, head_hash AS hash FROM icros_audit_append($1::jsonb, $2::jsonb);
+-- Write the rows of $1 (null, or {"insertReceipts": [rows], ...}: bulk statements by name,
+-- migration 010), then lock the head, chain the events ($2: a JSON array of {jcsHead, jcsTail,
+-- at, actor_kind, actor_id, action, subject, detail}) onto it, write them and the head, and
+-- insert the outbox rows ($3, as insertOutboundMany, or null); the new head. One statement,
+-- no transaction around it (migrations 009 and 010).
+SELECT head_seq AS seq, head_hash AS hash FROM icros_append_with($1::jsonb, $2::jsonb, $3::jsonb);
 
 -- name: listAuditEvents
 SELECT seq, at, actor_kind, actor_id, action, subject, detail, prev_hash, hash

@@ -36,16 +36,8 @@ WHERE direction = 'in' AND peer = $1
 -- batch (the audit writer's deferred rows). Used both ways: the receipts we issue for a
 -- partner's batch ('in') and those we receive for ours ('out'). A later single resend of any
 -- of these messages is answered with it.
-WITH b AS (
-  SELECT * FROM jsonb_to_recordset($1::jsonb) AS b(direction text, peer text, receipt_id uuid, jws text,
-    audit_head_seq bigint, audit_head_hash text, messages jsonb)
-), stored AS (
-  INSERT INTO batch_receipts (receipt_id, jws) SELECT receipt_id, jws FROM b ON CONFLICT (receipt_id) DO NOTHING
-)
-INSERT INTO receipts (direction, peer, message_id, receipt_id, jws, message_digest, audit_head_seq, audit_head_hash)
-SELECT b.direction, b.peer, m.message_id, b.receipt_id, NULL, m.message_digest, b.audit_head_seq, b.audit_head_hash
-FROM b CROSS JOIN LATERAL jsonb_to_recordset(b.messages) AS m(message_id uuid, message_digest text)
-ON CONFLICT (direction, peer, message_id) DO NOTHING;
+-- The function (migration 010) is also what the one-statement append runs.
+SELECT icros_insert_batch_receipts($1::jsonb);
 
 -- name: savepointAccept
 -- Storing a batch: a message that fails its insert (a database error, not a check) must not

@@ -145,17 +145,13 @@ SELECT (SELECT count(*) FROM m)::int AS message, (SELECT count(*) FROM c)::int A
 
 -- name: markDeliveredMany
 -- Bulk form of markDelivered: $1 is a JSON array of {peer, id}.
-UPDATE messages m SET state = 'delivered', delivered_at = now(), updated_at = now(), lease_until = NULL, last_error = NULL
-FROM jsonb_to_recordset($1::jsonb) AS d(peer text, id uuid)
-WHERE m.direction = 'out' AND m.peer = d.peer AND m.id = d.id AND m.state = 'sending';
+-- The function (migration 010) is also what the one-statement append runs.
+SELECT icros_mark_delivered($1::jsonb);
 
 -- name: insertAttempts
 -- Bulk form of insertAttempt: $1 is a JSON array of rows.
-INSERT INTO delivery_attempts (message_id, peer, attempt, started_at, outcome, http_status, problem)
-SELECT message_id, peer, attempt, started_at, outcome, http_status, problem
-FROM jsonb_to_recordset($1::jsonb) AS a(message_id uuid, peer text, attempt int, started_at timestamptz,
-  outcome text, http_status int, problem jsonb)
-ON CONFLICT (message_id, peer, attempt) DO NOTHING;
+-- The function (migration 010) is also what the one-statement append runs.
+SELECT icros_insert_attempts($1::jsonb);
 
 -- name: claimMany
 -- claimDue for given messages ($2, an array of ids, often one) of partner $1: the BullMQ
