@@ -132,6 +132,7 @@ export async function benchExchange(
       say(`exchange ${label}: forwarding ${n} cases FR → DE as fast as they are accepted …`);
       const cpu0 = cpuSample(de.pid);
       const busy0 = busyTimes();
+      const wal0 = kind === 'postgres' && url ? await walPosition(url) : undefined;
       const burst = await forwardAll(
         fr,
         ids.slice(0, n),
@@ -143,6 +144,7 @@ export async function benchExchange(
       );
       const rate = burst.done / burst.seconds;
       const cpu1 = cpuSample(de.pid);
+      const walBytes = wal0 !== undefined && url ? (await walPosition(url)) - wal0 : undefined;
       const busy = busyFraction(busy0, busyTimes());
       const pacedN = Math.min(1000, Math.max(50, Math.floor(n / 10)));
       const quietN = 200;
@@ -212,6 +214,15 @@ export async function benchExchange(
           limit: '<= 5',
         },
         ...(cpu0 && cpu1 ? cpuFigures(label, cpuMsPer(cpu0, cpu1, burst.done), kind, mode.driver) : []),
+        ...(walBytes !== undefined
+          ? [
+              {
+                name: `exchange.${label}.wal_kb_per_case`,
+                value: round1(walBytes / 1024 / burst.done),
+                unit: 'KB of WAL written per case during the burst (both gateways)',
+              },
+            ]
+          : []),
         {
           name: `exchange.${label}.cpu_busy`,
           value: Math.round(busy * 100),
@@ -429,4 +440,18 @@ async function dropSchemas(url: string, schemas: string[]): Promise<void> {
   await c.connect();
   for (const s of schemas) await c.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
   await c.end();
+}
+
+/** The server's WAL position in bytes, to tell how much WAL a run wrote (`pg_current_wal_lsn`). */
+async function walPosition(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ at: string }>(
+      "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text AS at",
+    );
+    return Number(rows[0]!.at);
+  } finally {
+    await client.end();
+  }
 }
