@@ -5,7 +5,8 @@
 --   to sending the next statement.
 --
 --   icros_insert_receipts, icros_mark_delivered, icros_insert_attempts, icros_insert_batch_receipts
---                        the bulk statements of the same names in queries/ (which now call them)
+--                        what the bulk statements insertReceipts, markDeliveredMany,
+--                        insertAttempts and insertBatchReceipts of queries/ did (they now call them)
 --   icros_append_with(before, events, outbox)
 --                        writes the rows of `before` ({"insertReceipts": [...], ...}, keyed by
 --                        statement name), then icros_audit_append(events, outbox): the rows go
