@@ -279,7 +279,11 @@ gateway
   .command('start')
   .description('run one gateway (partner + admin listeners and the delivery worker) until SIGINT/SIGTERM')
   .requiredOption('--config <file>', 'gateway.json')
-  .action((opts) => runGatewayStart({ config: opts.config }));
+  .option(
+    '--no-delivery',
+    'send nothing: serve the listeners and the admin API while other replicas on the same database deliver',
+  )
+  .action((opts) => runGatewayStart({ config: opts.config, delivery: opts.delivery !== false }));
 
 async function main(argv: string[]): Promise<number> {
   try {
