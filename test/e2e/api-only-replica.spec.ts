@@ -3,7 +3,6 @@
  * API-only replica queues what analysts forward and sends nothing; a replica on the same
  * PostgreSQL database delivers it. With PGlite (one process) the option is refused.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { expect } from 'chai';
 import { type Gateway, startGateway } from '../../src/main.js';
@@ -11,7 +10,14 @@ import { icros } from '../helpers/cli.js';
 import { admin, HANDLING, sampleCase, token } from '../helpers/clients.js';
 import { dbKinds, testDb } from '../helpers/db.js';
 import { configFrom } from '../helpers/federation.js';
-import { editJson, freePorts, ownPki, startOwn } from '../helpers/own-pki.js';
+import {
+  editJson,
+  freePorts,
+  type GatewayProcess,
+  ownPki,
+  startGatewayProcess,
+  startOwn,
+} from '../helpers/own-pki.js';
 import { waitFor } from '../helpers/wait.js';
 
 describe('e2e an API-only replica: icros gateway start --no-delivery', function () {
@@ -48,42 +54,15 @@ describe('e2e an API-only replica: icros gateway start --no-delivery', function 
         url: `https://127.0.0.1:${ports.DE!.partner}`,
       }));
     });
-    let child: ChildProcess | undefined;
+    let child: GatewayProcess | undefined;
     let replica: Gateway | undefined;
     try {
-      let out = '';
-      child = spawn(
-        process.execPath,
-        [
-          'bin/icros.js',
-          'gateway',
-          'start',
-          '--config',
-          path.join(pki, 'FR', 'gateway.json'),
-          '--no-delivery',
-        ],
-        {
-          env: {
-            ...process.env,
-            DATABASE_URL: '',
-            LOG_LEVEL: 'error',
-            ICROS_PARTNER_PORT: String(ports.FR!.partner),
-            ICROS_ADMIN_PORT: String(ports.FR!.admin),
-          },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      child.stdout!.on('data', (d) => {
-        out += d;
+      // DATABASE_URL would replace the file's database (operations §5).
+      child = await startGatewayProcess(pki, 'FR', ports, {
+        args: ['--no-delivery'],
+        env: { DATABASE_URL: '' },
       });
-      child.stderr!.on('data', (d) => {
-        out += d;
-      });
-      await waitFor('the API-only replica to start', async () => {
-        if (child!.exitCode !== null) throw new Error(`gateway exited:\n${out}`);
-        return out.includes('gateway running') || undefined;
-      });
-      expect(out).to.contain('delivery off (other replicas send)');
+      expect(child.stdout()).to.contain('delivery off (other replicas send)');
 
       const api = `http://127.0.0.1:${ports.FR!.admin}`;
       const t = token(pki, 'FR');
@@ -123,9 +102,9 @@ describe('e2e an API-only replica: icros gateway start --no-delivery', function 
       );
       expect(atDe.map((r) => r.id)).to.deep.equal([id]);
     } finally {
-      if (child && child.exitCode === null) {
-        child.kill('SIGTERM');
-        await new Promise((r) => child!.once('exit', r));
+      if (child?.child.exitCode === null) {
+        child.child.kill('SIGTERM');
+        await child.exited;
       }
       await replica?.stop();
       await db.close();

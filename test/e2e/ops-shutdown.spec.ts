@@ -3,49 +3,19 @@
  * connections are refused while a request already in flight completes, and the process
  * exits 0; the shutdown timeout cuts a request that never ends; a second signal exits at once.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { expect } from 'chai';
 import { sampleCase, token } from '../helpers/clients.js';
-import { editJson, freePorts, ownPki, type Ports } from '../helpers/own-pki.js';
-
-interface Running {
-  child: ChildProcess;
-  stdout: () => string;
-  exited: Promise<number | null>;
-}
-
-async function startChild(pki: string, ports: Ports): Promise<Running> {
-  let out = '';
-  const child = spawn(
-    process.execPath,
-    ['bin/icros.js', 'gateway', 'start', '--config', path.join(pki, 'FR', 'gateway.json')],
-    {
-      env: {
-        ...process.env,
-        LOG_LEVEL: 'error',
-        ICROS_PARTNER_PORT: String(ports.FR!.partner),
-        ICROS_ADMIN_PORT: String(ports.FR!.admin),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  child.stdout!.on('data', (d) => {
-    out += d;
-  });
-  child.stderr!.on('data', (d) => {
-    out += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const end = Date.now() + 40_000;
-  while (!out.includes('gateway running')) {
-    if (child.exitCode !== null || Date.now() > end) throw new Error(`gateway did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { child, stdout: () => out, exited };
-}
+import {
+  editJson,
+  freePorts,
+  type GatewayProcess,
+  ownPki,
+  type Ports,
+  startGatewayProcess,
+} from '../helpers/own-pki.js';
 
 /** A POST /api/reports whose body is sent in two parts: `finish()` sends the rest. */
 function slowIngest(pki: string, port: number) {
@@ -104,7 +74,7 @@ describe('e2e graceful shutdown of icros gateway start (child process)', functio
   this.timeout(120_000);
   let pki: string;
   let ports: Ports;
-  let running: Running | undefined;
+  let running: GatewayProcess | undefined;
   before(async () => {
     pki = await ownPki(['FR', 'DE']);
     ports = await freePorts(['FR']);
@@ -115,7 +85,7 @@ describe('e2e graceful shutdown of icros gateway start (child process)', functio
   });
 
   it('refuses new connections after SIGTERM, lets the request in flight finish, exits 0', async () => {
-    running = await startChild(pki, ports);
+    running = await startGatewayProcess(pki, 'FR', ports);
     const slow = slowIngest(pki, ports.FR!.admin);
     await new Promise((r) => setTimeout(r, 300)); // the request is being read
     running.child.kill('SIGTERM');
@@ -136,7 +106,7 @@ describe('e2e graceful shutdown of icros gateway start (child process)', functio
     editJson(path.join(pki, 'FR', 'gateway.json'), (doc) => {
       doc.shutdownTimeoutMs = 1000;
     });
-    running = await startChild(pki, ports);
+    running = await startGatewayProcess(pki, 'FR', ports);
     const slow = slowIngest(pki, ports.FR!.admin);
     await new Promise((r) => setTimeout(r, 300));
     const t0 = Date.now();
@@ -150,7 +120,7 @@ describe('e2e graceful shutdown of icros gateway start (child process)', functio
     editJson(path.join(pki, 'FR', 'gateway.json'), (doc) => {
       doc.shutdownTimeoutMs = 60_000;
     });
-    running = await startChild(pki, ports);
+    running = await startGatewayProcess(pki, 'FR', ports);
     slowIngest(pki, ports.FR!.admin);
     await new Promise((r) => setTimeout(r, 300));
     running.child.kill('SIGTERM');

@@ -3,6 +3,7 @@
  * disk (rotation, shutdown, the security scan): the shared test PKI of federation.ts must
  * stay as it is for every other spec of the run.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
@@ -83,4 +84,58 @@ export function editJson(file: string, edit: (doc: Record<string, unknown>) => v
   const doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   edit(doc);
   swapFile(file, `${JSON.stringify(doc, null, 2)}\n`);
+}
+
+/** `icros gateway start` of `cc` as a child process, with everything it prints. */
+export interface GatewayProcess {
+  child: ChildProcess;
+  stdout: () => string;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Start `icros gateway start --config pki/cc/gateway.json [args…]` on this run's ports
+ * (environment overrides, operations §5) and resolve once it says it is running.
+ */
+export async function startGatewayProcess(
+  pki: string,
+  cc: string,
+  ports: Ports,
+  opts: { args?: string[]; env?: Record<string, string> } = {},
+): Promise<GatewayProcess> {
+  let out = '';
+  const child = spawn(
+    process.execPath,
+    [
+      'bin/icros.js',
+      'gateway',
+      'start',
+      '--config',
+      path.join(pki, cc, 'gateway.json'),
+      ...(opts.args ?? []),
+    ],
+    {
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'error',
+        ICROS_PARTNER_PORT: String(ports[cc]!.partner),
+        ICROS_ADMIN_PORT: String(ports[cc]!.admin),
+        ...opts.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const end = Date.now() + 40_000;
+  while (!out.includes('gateway running')) {
+    if (child.exitCode !== null || Date.now() > end) throw new Error(`gateway did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, stdout: () => out, exited };
 }
