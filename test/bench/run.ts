@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --json] [-- --cases N] [-- --only crypto,tls,convert,audit,exchange] [-- --db pglite,postgres] [-- --reports N] [-- --events N] [-- --sign-alg ES256|PS256|EdDSA]`
+ * `npm run bench [-- --json] [-- --cases N] [-- --only crypto,tls,convert,audit,exchange] [-- --db pglite,postgres] [-- --reports N] [-- --events N] [-- --sign-alg ES256|PS256|EdDSA] [-- --modes single,batched]`
  *
  * Prints numbers; asserts nothing. Measures this machine's ceilings (signatures and checks per
  * second for PS256, ES256 and EdDSA, raw mTLS keep-alive requests per second) and the FR → DE
@@ -27,6 +27,7 @@ const { values } = parseArgs({
     events: { type: 'string', default: '50000' },
     backlog: { type: 'string', default: '100000' },
     drivers: { type: 'string', default: 'embedded,bullmq' },
+    modes: { type: 'string', default: 'single,batched' },
     reports: { type: 'string', default: '100000' },
     db: { type: 'string', default: 'pglite,postgres' },
     'sign-alg': { type: 'string', default: 'ES256' },
@@ -38,6 +39,7 @@ if (!(SIGNING_ALGS as readonly string[]).includes(signAlg)) {
   process.exit(2);
 }
 const only = new Set(values.only!.split(','));
+const modes = new Set(values.modes!.split(','));
 const cases = Number(values.cases);
 const json = Boolean(values.json);
 const figures: Figure[] = [];
@@ -72,7 +74,7 @@ if (only.has('exchange')) {
   for (const kind of kinds) {
     // PGlite: the embedded driver, single and batched. PostgreSQL: both drivers, both ways.
     for (const driver of kind === 'pglite' ? (['embedded'] as const) : drivers)
-      for (const batched of [false, true])
+      for (const batched of [false, true].filter((b) => modes.has(b ? 'batched' : 'single')))
         for (const f of await benchExchange(kind, cases, say, { driver, batched, signAlg })) emit(f);
     if (kind === 'postgres' && Number(values.backlog) > 0)
       for (const f of await benchExchange(kind, Number(values.backlog), say, {
