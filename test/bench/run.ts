@@ -1,8 +1,10 @@
 /**
- * `npm run bench [-- --json] [-- --cases N] [-- --only crypto,tls,convert,audit,exchange] [-- --db pglite,postgres] [-- --reports N] [-- --events N] [-- --sign-alg ES256|PS256|EdDSA] [-- --modes single,batched]`
+ * `npm run bench [-- --json] [-- --cases N] [-- --only machine,crypto,tls,convert,audit,exchange] [-- --db pglite,postgres] [-- --reports N] [-- --events N] [-- --sign-alg ES256|PS256|EdDSA] [-- --modes single,batched]`
  *
- * Prints numbers; asserts nothing. Measures this machine's ceilings (signatures and checks per
- * second for PS256, ES256 and EdDSA, raw mTLS keep-alive requests per second) and the FR → DE
+ * Prints numbers; asserts nothing. Measures this machine's latency noise (the p99 of a fixed
+ * piece of CPU work: the floor under any latency p99 measured here), its ceilings (signatures
+ * and checks per second for PS256, ES256 and EdDSA, raw mTLS keep-alive requests per second)
+ * and the FR → DE
  * exchange (cases/s, p50 and p99 from forward to verified receipt) on PGlite and, with
  * DATABASE_URL, on PostgreSQL, both gateways signing with `--sign-alg` (default ES256, what
  * `icros pki init` issues).
@@ -16,6 +18,7 @@ import { benchAudit } from './audit.js';
 import { benchConvert } from './convert.js';
 import { benchCrypto } from './crypto.js';
 import { benchExchange } from './exchange.js';
+import { benchMachine } from './machine.js';
 import { type Figure, printFigure } from './report.js';
 import { benchTls } from './tls.js';
 
@@ -23,7 +26,7 @@ const { values } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     cases: { type: 'string', default: '10000' },
-    only: { type: 'string', default: 'crypto,tls,convert,audit,exchange' },
+    only: { type: 'string', default: 'machine,crypto,tls,convert,audit,exchange' },
     events: { type: 'string', default: '50000' },
     backlog: { type: 'string', default: '100000' },
     drivers: { type: 'string', default: 'embedded,bullmq' },
@@ -48,6 +51,7 @@ const emit = (f: Figure) => {
   printFigure(f, json);
 };
 
+if (only.has('machine')) for (const f of await benchMachine((l) => !json && console.log(l))) emit(f);
 if (only.has('crypto')) for (const f of await benchCrypto()) emit(f);
 if (only.has('tls')) for (const f of await benchTls()) emit(f);
 if (only.has('convert'))
