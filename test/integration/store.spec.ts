@@ -68,6 +68,38 @@ describe('store', () => {
         expect(firstBrokenLink(events)).to.equal(null);
       });
 
+      it('compresses JWS, case documents and batch receipts with lz4 where the server has it (migration 011)', async () => {
+        const hasLz4 = await db
+          .tx(async (q) => {
+            await q.query("SET LOCAL default_toast_compression = 'lz4'");
+            return true;
+          })
+          .catch(() => false);
+        if (kind === 'postgres') expect(hasLz4, 'the test PostgreSQL is built with lz4').to.equal(true);
+        const cols = await db.query<{ col: string; c: string }>(
+          `SELECT attrelid::regclass::text || '.' || attname AS col, attcompression::text AS c FROM pg_attribute
+           WHERE (attrelid, attname) IN (('messages'::regclass, 'jws'), ('cases'::regclass, 'doc'),
+                                         ('batch_receipts'::regclass, 'jws')) ORDER BY 1`,
+        );
+        const want = hasLz4 ? 'l' : '';
+        expect(cols.map((r) => `${r.col}=${r.c}`)).to.deep.equal(
+          ['batch_receipts.jws', 'cases.doc', 'messages.jws'].map((c) => `${c}=${want}`),
+        );
+        // A large compressible value is stored compressed with that method, and reads back whole.
+        const jws = 'eyJhbGciOiJFUzI1NiJ9.'.repeat(400);
+        const id = '0192f000-0000-7000-8000-00000000c011';
+        await db.query(
+          "INSERT INTO messages (id, direction, peer, type, jws, digest, state) VALUES ($1, 'in', 'XX', 't', $2, 'd', 'accepted')",
+          [id, jws],
+        );
+        const [row] = await db.query<{ method: string; back: string }>(
+          "SELECT pg_column_compression(jws) AS method, jws AS back FROM messages WHERE direction = 'in' AND peer = 'XX' AND id = $1",
+          [id],
+        );
+        expect(row?.method).to.equal(hasLz4 ? 'lz4' : 'pglz');
+        expect(row?.back).to.equal(jws);
+      });
+
       it('rolls back the audit event with the transaction that failed', async () => {
         const before = (await readAuditEvents(db)).length;
         let failed = false;
