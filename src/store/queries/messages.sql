@@ -233,3 +233,10 @@ WHERE direction = 'out' AND peer = $1 AND enqueued_at < now() - interval '1 seco
   AND seq > $2::bigint
 ORDER BY seq
 LIMIT $3;
+
+-- name: outboxStatsState
+-- Whether PostgreSQL has column statistics on the messages table yet (a new table has none
+-- until autovacuum first analyzes it), and how many rows it holds, counted up to 500.
+SELECT EXISTS (SELECT 1 FROM pg_stats
+               WHERE schemaname = current_schema() AND tablename = 'messages' AND attname = 'id') AS analyzed,
+       (SELECT count(*)::int FROM (SELECT 1 FROM messages LIMIT 500) x) AS rows;
