@@ -21,16 +21,20 @@ const MIN_ROWS = 500;
  */
 export async function analyzeNewOutbox(db: Db): Promise<boolean> {
   if (db.kind !== 'postgres') return true;
+  let state: { analyzed: boolean; rows: number } | undefined;
   try {
-    const [state] = await db.query<{ analyzed: boolean; rows: number }>(sql('outboxStatsState'));
-    if (!state || state.analyzed) return true;
-    if (state.rows < MIN_ROWS) return false;
+    [state] = await db.query<{ analyzed: boolean; rows: number }>(sql('outboxStatsState'));
+  } catch {
+    return false; // the database does not answer now: the next tick asks again
+  }
+  if (!state || state.analyzed) return true;
+  if (state.rows < MIN_ROWS) return false;
+  try {
     await db.query('ANALYZE messages');
-    log.info('analyzed the new messages table (it had no statistics yet)', { rows: `${state.rows}+` });
-    return true;
+    log.info('analyzed the new messages table (it had no statistics yet)');
   } catch (err) {
     // Not the table's owner, say: autovacuum will do it.
     log.warn('cannot analyze the messages table; autovacuum will', { err: (err as Error).message });
-    return true;
   }
+  return true;
 }

@@ -4,10 +4,9 @@
  * Prints numbers; asserts nothing. Measures this machine's latency noise (the p99 of a fixed
  * piece of CPU work: the floor under any latency p99 measured here), its ceilings (signatures
  * and checks per second for PS256, ES256 and EdDSA, raw mTLS keep-alive requests per second)
- * and the FR → DE
- * exchange (cases/s, p50 and p99 from forward to verified receipt) on PGlite and, with
- * DATABASE_URL, on PostgreSQL, both gateways signing with `--sign-alg` (default ES256, what
- * `icros pki init` issues).
+ * and the FR → DE exchange (cases/s, p50 and p99 from forward to verified receipt) on PGlite
+ * and, with DATABASE_URL, on PostgreSQL, both gateways signing with `--sign-alg` (default
+ * ES256, what `icros pki init` issues).
  * The receiving gateway (DE) runs in its own process, as it would in production; FR runs in
  * this one. With --json each figure is one JSON line: {name, value, unit, limit}.
  */
