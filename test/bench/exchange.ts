@@ -15,6 +15,7 @@ import { type Gateway, startGateway } from '../../src/main.js';
 import { forwardCase } from '../../src/outbound/forward.js';
 import { initPki } from '../../src/pki/init.js';
 import { freePort } from '../helpers/federation.js';
+import { dropKeys } from '../helpers/redis.js';
 import { type CpuSample, cpuMsPer, cpuSample } from './cpu.js';
 import { type Figure, percentile } from './report.js';
 
@@ -242,6 +243,9 @@ export async function benchExchange(
       ];
     } finally {
       await fr.stop();
+      // The queue's keys (BullMQ's meta, id and event stream) go with the run.
+      if (mode.driver === 'bullmq' && process.env.REDIS_URL)
+        await dropKeys(process.env.REDIS_URL, `bench-${suffix}`);
     }
   } finally {
     de.kill('SIGTERM');
