@@ -17,7 +17,7 @@ const MIN_ROWS = 500;
 /**
  * Analyze `messages` if it holds rows but has no statistics yet. Resolves true when nothing
  * more is owed (statistics exist, were just made, or cannot be made here), false while the
- * table is still too small to be worth it.
+ * table is still too small to be worth it or the database does not answer (ask again later).
  */
 export async function analyzeNewOutbox(db: Db): Promise<boolean> {
   if (db.kind !== 'postgres') return true;
