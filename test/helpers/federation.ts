@@ -24,6 +24,9 @@ export function testPki(): Promise<string> {
   return pkiDir;
 }
 
+/** Ports this process has handed out: free when asked, but perhaps not yet listened on. */
+const handedOut = new Set<number>();
+
 /**
  * A port free now, below Linux's ephemeral range (32768–60999): a port the kernel hands out
  * for listen(0) can be taken by an outgoing connection (to PostgreSQL, to a partner) before
@@ -31,14 +34,20 @@ export function testPki(): Promise<string> {
  */
 export async function freePort(): Promise<number> {
   for (let tries = 0; ; tries++) {
+    if (tries > 100) throw new Error('no free port between 20000 and 32000');
     const port = 20_000 + Math.floor(Math.random() * 12_000);
+    // Two calls before either port is bound could otherwise both get the same free port
+    // (a CI run once failed with EADDRINUSE that way); a port is handed out once per process.
+    if (handedOut.has(port)) continue;
     const free = await new Promise<boolean>((resolve) => {
       const s = net.createServer();
       s.once('error', () => resolve(false));
       s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-    if (free) return port;
-    if (tries > 100) throw new Error('no free port between 20000 and 32000');
+    if (free) {
+      handedOut.add(port);
+      return port;
+    }
   }
 }
 
