@@ -153,6 +153,65 @@ describe('outbox claims (ordering per case and partner, redrive, expiry)', () =>
         expect(await claim('IT')).to.deep.equal([id]);
       });
 
+      it('claims in order and reads only what it takes and skips, whatever the backlog (migration 012)', async () => {
+        const row = (peer: string, caseId = crypto.randomUUID()) => ({
+          id: crypto.randomUUID(),
+          peer,
+          type: 'case.transfer',
+          case_id: caseId,
+          case_version: 1,
+          jws: 'x'.repeat(3000),
+          digest: 'sha256:x',
+        });
+        // 1,000 messages to PL, delivered: what a hash of every delivered message would read.
+        const pl = Array.from({ length: 1000 }, () => row('PL'));
+        for (let i = 0; i < pl.length; i += 250)
+          await db.query(sql('insertOutboundMany'), [JSON.stringify(pl.slice(i, i + 250))]);
+        await db.query("UPDATE messages SET state = 'delivered' WHERE peer = 'PL'");
+        // At the head of NL's queue, five second messages whose first one waits for its retry.
+        const blocked: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          const [first, second] = [row('NL'), row('NL')];
+          second.case_id = first.case_id;
+          await db.query(sql('insertOutboundMany'), [JSON.stringify([first, second])]);
+          await set(first.id, 'retrying', ", next_attempt_at = now() + interval '1 hour'");
+          blocked.push(second.id);
+        }
+        // Then a backlog of 2,000.
+        const backlog = Array.from({ length: 2000 }, () => row('NL'));
+        for (let i = 0; i < backlog.length; i += 250)
+          await db.query(sql('insertOutboundMany'), [JSON.stringify(backlog.slice(i, i + 250))]);
+        await db.query('ANALYZE messages');
+
+        const [plan] = await db.query<{ 'QUERY PLAN': { Plan: Record<string, unknown> }[] }>(
+          `EXPLAIN (ANALYZE, FORMAT JSON) ${sql('claimDue')}`,
+          ['NL', 10, LEASE],
+        );
+        // Rows read by the claim's own scans (c: the candidates, e: their predecessors); the
+        // update's join (m) finds the ten rows it was given.
+        const read: Record<string, number> = {};
+        const walk = (node: Record<string, unknown>) => {
+          const alias = String(node.Alias ?? '');
+          if (node['Relation Name'] === 'messages' && /^[ce](_\d+)?$/.test(alias)) {
+            const key = alias[0]!;
+            read[key] = (read[key] ?? 0) + Number(node['Actual Rows']) * Number(node['Actual Loops']);
+          }
+          for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+        };
+        walk(plan!['QUERY PLAN'][0]!.Plan);
+        expect(read.c, JSON.stringify(read)).to.be.at.most(20);
+        expect(read.e ?? 0, JSON.stringify(read)).to.be.at.most(5);
+
+        const [taken] = await db.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM messages WHERE peer = 'NL' AND state = 'sending'",
+        );
+        expect(taken?.n, 'the EXPLAIN ANALYZE claimed ten').to.equal(10);
+        // The next claim goes on in outbox order, past the blocked rows.
+        const next = await claim('NL', 20);
+        expect(next).to.deep.equal(backlog.slice(10, 30).map((r) => r.id));
+        expect(next).to.not.include.members(blocked);
+      });
+
       it('expires waiting messages past the maximum age, not those being sent', async () => {
         const old = await queue('PT', null);
         const sending = await queue('PT', null);

@@ -28,23 +28,40 @@ WHERE m.direction = 'in' AND m.peer = $1 AND m.id = $2;
 -- Take up to $2 outbound messages to partner $1 that are due (or whose sending lease ran out)
 -- and lease them for $3 milliseconds. A message of a case waits while an earlier message of
 -- the same case to the same partner is not delivered (ordering per case and partner). SKIP
--- LOCKED lets several workers or replicas claim disjoint rows.
-UPDATE messages m
-SET state = 'sending', attempts = m.attempts + 1, updated_at = now(),
-    lease_until = now() + ($3::int * interval '1 millisecond')
-FROM (
-  SELECT c.direction, c.peer, c.id FROM messages c
-  WHERE c.direction = 'out' AND c.peer = $1
-    AND ((c.state IN ('queued', 'retrying') AND c.next_attempt_at <= now())
-      OR (c.state = 'sending' AND c.lease_until < now()))
-    AND (c.predecessor IS NULL OR EXISTS (
-      SELECT 1 FROM messages e
-      WHERE e.direction = 'out' AND e.peer = c.peer AND e.id = c.predecessor AND e.state = 'delivered'))
+-- LOCKED lets several workers or replicas claim disjoint rows. The due rows are read in order
+-- from messages_due_peer and the expired leases from messages_sending, each branch stopping
+-- at $2 rows (migration 012), so a claim costs what it takes, not the size of the backlog;
+-- the predecessor is looked up by primary key for each row read (a scalar subquery, which
+-- PostgreSQL never turns into a hash of every delivered message).
+WITH due AS (
+  SELECT c.direction, c.peer, c.id, c.next_attempt_at, c.seq FROM messages c
+  WHERE c.direction = 'out' AND c.peer = $1 AND c.state IN ('queued', 'retrying')
+    AND c.next_attempt_at <= now()
+    AND (c.predecessor IS NULL OR (
+      SELECT e.state FROM messages e
+      WHERE e.direction = 'out' AND e.peer = c.peer AND e.id = c.predecessor) = 'delivered')
   ORDER BY c.next_attempt_at, c.seq
   LIMIT $2
   FOR UPDATE SKIP LOCKED
-) due
-WHERE m.direction = due.direction AND m.peer = due.peer AND m.id = due.id
+), expired AS (
+  SELECT c.direction, c.peer, c.id, c.next_attempt_at, c.seq FROM messages c
+  WHERE c.direction = 'out' AND c.peer = $1 AND c.state = 'sending' AND c.lease_until < now()
+    AND (c.predecessor IS NULL OR (
+      SELECT e.state FROM messages e
+      WHERE e.direction = 'out' AND e.peer = c.peer AND e.id = c.predecessor) = 'delivered')
+  ORDER BY c.next_attempt_at, c.seq
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+), pick AS (
+  SELECT direction, peer, id FROM (SELECT * FROM due UNION ALL SELECT * FROM expired) u
+  ORDER BY next_attempt_at, seq
+  LIMIT $2
+)
+UPDATE messages m
+SET state = 'sending', attempts = m.attempts + 1, updated_at = now(),
+    lease_until = now() + ($3::int * interval '1 millisecond')
+FROM pick
+WHERE m.direction = pick.direction AND m.peer = pick.peer AND m.id = pick.id
 RETURNING m.id, m.peer, m.type, m.case_id, m.jws, m.digest, m.attempts, m.attempts_base, m.created_at;
 
 -- name: markRetrying
@@ -166,9 +183,9 @@ FROM (
   WHERE c.direction = 'out' AND c.peer = $1 AND c.id = ANY($2::uuid[])
     AND ((c.state IN ('queued', 'retrying') AND c.next_attempt_at <= now())
       OR (c.state = 'sending' AND c.lease_until < now()))
-    AND (c.predecessor IS NULL OR EXISTS (
-      SELECT 1 FROM messages e
-      WHERE e.direction = 'out' AND e.peer = c.peer AND e.id = c.predecessor AND e.state = 'delivered'))
+    AND (c.predecessor IS NULL OR (
+      SELECT e.state FROM messages e
+      WHERE e.direction = 'out' AND e.peer = c.peer AND e.id = c.predecessor) = 'delivered')
   FOR UPDATE SKIP LOCKED
 ) due
 WHERE m.direction = due.direction AND m.peer = due.peer AND m.id = due.id
@@ -185,9 +202,9 @@ FROM (
   SELECT c.direction, c.peer, c.id FROM messages c
   WHERE c.direction = 'out' AND c.peer = ANY($1::text[])
     AND c.state IN ('queued', 'retrying') AND c.enqueued_at IS NULL
-    AND (c.predecessor IS NULL OR EXISTS (
-      SELECT 1 FROM messages e
-      WHERE e.direction = 'out' AND e.peer = c.peer AND e.id = c.predecessor AND e.state = 'delivered'))
+    AND (c.predecessor IS NULL OR (
+      SELECT e.state FROM messages e
+      WHERE e.direction = 'out' AND e.peer = c.peer AND e.id = c.predecessor) = 'delivered')
   ORDER BY c.seq
   LIMIT $2
   FOR UPDATE SKIP LOCKED
