@@ -4,7 +4,13 @@
  * costs; its p99 is what the machine (the hypervisor taking the virtual CPU away, other
  * processes, interrupts) adds to one run in a hundred. A latency p99 measured on the same
  * machine, such as the forward's, cannot be much below this one's p99.
+ *
+ * With PostgreSQL (DATABASE_URL), also the round trip to it at the same pace: `SELECT 1` on
+ * one connection, 20 times a second. A forward makes two round trips (it reads the case, then
+ * appends), each of which wakes an idle PostgreSQL backend and then this idle process; on a
+ * virtual machine that wake-up, not the work, is what a quiet gateway's p99 is made of.
  */
+import pg from 'pg';
 import { type Figure, percentile } from './report.js';
 
 const RUNS = 500;
@@ -35,6 +41,35 @@ export async function benchMachine(say: (l: string) => void): Promise<Figure[]> 
     { name: 'machine.noise_p50', value: round2(percentile(ms, 50)), unit },
     { name: 'machine.noise_p99', value: round2(percentile(ms, 99)), unit },
     { name: 'machine.noise_max', value: round2(ms.at(-1)!), unit },
+    ...(process.env.DATABASE_URL ? await roundTrips(process.env.DATABASE_URL, say) : []),
+  ];
+}
+
+const ROUND_TRIPS = 400;
+const QUIET_EVERY_MS = 50;
+
+/** `SELECT 1` to PostgreSQL at the quiet forward's pace (20/s): the floor under its p99. */
+async function roundTrips(url: string, say: (l: string) => void): Promise<Figure[]> {
+  say(`machine: ${ROUND_TRIPS} round trips to PostgreSQL, ${1000 / QUIET_EVERY_MS} a second …`);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const ms: number[] = [];
+  try {
+    for (let i = 0; i < 20; i++) await client.query('SELECT 1');
+    for (let i = 0; i < ROUND_TRIPS; i++) {
+      await new Promise((r) => setTimeout(r, QUIET_EVERY_MS));
+      const t0 = performance.now();
+      await client.query('SELECT 1');
+      ms.push(performance.now() - t0);
+    }
+  } finally {
+    await client.end();
+  }
+  ms.sort((a, b) => a - b);
+  const unit = `ms (SELECT 1 over loopback, ${1000 / QUIET_EVERY_MS}/s, one connection)`;
+  return [
+    { name: 'machine.db_round_trip_p50', value: round2(percentile(ms, 50)), unit },
+    { name: 'machine.db_round_trip_p99', value: round2(percentile(ms, 99)), unit },
   ];
 }
 
