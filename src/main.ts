@@ -21,6 +21,7 @@ import type { DeliveryQueue } from './outbound/queue.js';
 import { createReloader, type ReloadResult, type ReloadTrigger } from './reload.js';
 import { type Db, openDb } from './store/db.js';
 import { startRetention } from './store/retention.js';
+import { startOutboxStats } from './store/stats.js';
 
 export interface Gateway {
   ctx: GatewayContext;
@@ -98,6 +99,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     intervalMs: Math.min(5_000, config.audit.checkpointIntervalMs),
   });
   const retention = startRetention(ctx);
+  // Planner statistics for a new outbox, with or without a delivery worker (src/store/stats.ts).
+  const outboxStats = startOutboxStats(db);
   const reloader = createReloader({
     ctx,
     partnerServer,
@@ -147,6 +150,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
           ),
         ]);
         await retention.stop();
+        await outboxStats.stop();
         await checkpointer.stop();
         // The head at shutdown, signed: the log cannot lose its tail unnoticed while stopped.
         await checkpointer

@@ -8,7 +8,6 @@ import type { Partner } from '../config/load.js';
 import type { GatewayContext } from '../context.js';
 import { log } from '../log.js';
 import { sql } from '../store/sql.js';
-import { analyzeNewOutbox } from '../store/stats.js';
 import { CircuitBreaker, type CircuitSnapshot } from './breaker.js';
 import { createPartnerClient, type PartnerClient } from './client.js';
 import { type AttemptResult, deliverBatch, deliverOne, type OutboxRow, type Outcome } from './deliver.js';
@@ -44,8 +43,6 @@ export interface LaneStatus {
 export class Lanes {
   private readonly lanes = new Map<string, Lane>();
   private lastSweep = 0;
-  /** Whether the outbox has statistics (src/store/stats.ts); checked each tick until then. */
-  private outboxAnalyzed = false;
   /** Peers with open messages that are not configured partners, as the last sweep saw them. */
   private readonly unconfigured = new Set<string>();
 
@@ -202,7 +199,6 @@ export class Lanes {
       }
       if (lane.breaker.probed(error) === 'closed') await this.circuitChanged(lane, 'closed');
     }
-    if (!this.outboxAnalyzed) this.outboxAnalyzed = await analyzeNewOutbox(this.ctx.db);
     const now = Date.now();
     if (now - this.lastSweep < sweepEveryMs) return;
     this.lastSweep = now;

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { Db } from '../../src/store/db.js';
 import { sql } from '../../src/store/sql.js';
-import { analyzeNewOutbox } from '../../src/store/stats.js';
+import { analyzeNewOutbox, startOutboxStats } from '../../src/store/stats.js';
 import { dbKinds, testDb } from '../helpers/db.js';
 
 async function queueRows(db: Db, n: number): Promise<string[]> {
@@ -57,6 +57,24 @@ describe('statistics for a new outbox (src/store/stats.ts)', () => {
         });
         return;
       }
+
+      it('is analyzed by every gateway process, delivery worker or not: startOutboxStats asks until it is done', async () => {
+        const stats = startOutboxStats(db, 20);
+        try {
+          await queueRows(db, 600);
+          const deadline = Date.now() + 10_000;
+          let n = 0;
+          while (n === 0 && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 50));
+            [{ n }] = (await db.query<{ n: number }>(
+              "SELECT count(*)::int AS n FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'messages' AND attname = 'id'",
+            )) as [{ n: number }];
+          }
+          expect(n, 'statistics on messages.id').to.equal(1);
+        } finally {
+          await stats.stop();
+        }
+      });
 
       it('waits while the table is small, then analyzes it once, and the claim is planned by primary key', async () => {
         expect(await analyzeNewOutbox(db), 'empty').to.equal(false);
