@@ -276,8 +276,20 @@ describe('e2e delivery: circuit breaker, dead letters, redrive, expiry (pglite)'
 
   it('lets open messages to a partner taken out of the configuration die at the default maximum age', async () => {
     const id = await retryingAgainstFailingDe();
-    // As if IT had been a partner and was removed from the configuration since.
-    await fr.ctx.db.query("UPDATE messages SET peer = 'IT' WHERE id = $1", [id]);
+    // As if IT had been a partner and was removed from the configuration since. Moved while it
+    // waits for its next attempt: an attempt in flight (its retry comes 20-60 ms after the
+    // last) would record its outcome for DE and find no such row, leaving it `sending`.
+    await until(
+      'moved to IT while retrying',
+      async () =>
+        (
+          await fr.ctx.db.query(
+            "UPDATE messages SET peer = 'IT' WHERE id = $1 AND state = 'retrying' RETURNING id",
+            [id],
+          )
+        ).length,
+      (moved) => moved === 1,
+    );
     await fr.queue.maintain();
     const open = await (await fetch(`${fr.adminUrl}/metrics`)).text();
     expect(open).to.match(/icros_open_messages\{partner="IT",gateway="FR"\} 1\b/);
