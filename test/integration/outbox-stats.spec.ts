@@ -24,6 +24,15 @@ async function queueRows(db: Db, n: number): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
+/** How many columns of `messages` (`column`, or any) PostgreSQL holds statistics on. */
+async function statsOn(db: Db, column?: string): Promise<number> {
+  const [row] = await db.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'messages' AND ($1::text IS NULL OR attname = $1)",
+    [column ?? null],
+  );
+  return row!.n;
+}
+
 /** The index scans of PostgreSQL's plan for claiming `ids`. */
 async function claimPlanIndexes(db: Db, ids: string[]): Promise<string[]> {
   const [row] = await db.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${sql('claimMany')}`, [
@@ -66,9 +75,7 @@ describe('statistics for a new outbox (src/store/stats.ts)', () => {
           let n = 0;
           while (n === 0 && Date.now() < deadline) {
             await new Promise((r) => setTimeout(r, 50));
-            [{ n }] = (await db.query<{ n: number }>(
-              "SELECT count(*)::int AS n FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'messages' AND attname = 'id'",
-            )) as [{ n: number }];
+            n = await statsOn(db, 'id');
           }
           expect(n, 'statistics on messages.id').to.equal(1);
         } finally {
@@ -80,17 +87,11 @@ describe('statistics for a new outbox (src/store/stats.ts)', () => {
         expect(await analyzeNewOutbox(db), 'empty').to.equal(false);
         const ids = await queueRows(db, 400);
         expect(await analyzeNewOutbox(db), '400 rows').to.equal(false);
-        const [before] = await db.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'messages'",
-        );
-        expect(before?.n, 'no statistics yet').to.equal(0);
+        expect(await statsOn(db), 'no statistics yet').to.equal(0);
 
         ids.push(...(await queueRows(db, 200)));
         expect(await analyzeNewOutbox(db), '600 rows').to.equal(true);
-        const [after] = await db.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'messages' AND attname = 'id'",
-        );
-        expect(after?.n, 'statistics on messages.id').to.equal(1);
+        expect(await statsOn(db, 'id'), 'statistics on messages.id').to.equal(1);
         expect(await analyzeNewOutbox(db), 'nothing more owed').to.equal(true);
 
         const plan = await claimPlanIndexes(db, ids.slice(100, 104));

@@ -32,7 +32,8 @@ WHERE m.direction = 'in' AND m.peer = $1 AND m.id = $2;
 -- from messages_due_peer and the expired leases from messages_sending, each branch stopping
 -- at $2 rows (migration 012), so a claim costs what it takes, not the size of the backlog;
 -- the predecessor is looked up by primary key for each row read (a scalar subquery, which
--- PostgreSQL never turns into a hash of every delivered message).
+-- PostgreSQL never turns into a hash of every delivered message). A row whose lease ran out
+-- passed that check when it was claimed, and `delivered` is final: it is not asked again.
 WITH due AS (
   SELECT c.direction, c.peer, c.id, c.next_attempt_at, c.seq FROM messages c
   WHERE c.direction = 'out' AND c.peer = $1 AND c.state IN ('queued', 'retrying')
@@ -46,9 +47,6 @@ WITH due AS (
 ), expired AS (
   SELECT c.direction, c.peer, c.id, c.next_attempt_at, c.seq FROM messages c
   WHERE c.direction = 'out' AND c.peer = $1 AND c.state = 'sending' AND c.lease_until < now()
-    AND (c.predecessor IS NULL OR (
-      SELECT e.state FROM messages e
-      WHERE e.direction = 'out' AND e.peer = c.peer AND e.id = c.predecessor) = 'delivered')
   ORDER BY c.next_attempt_at, c.seq
   LIMIT $2
   FOR UPDATE SKIP LOCKED
