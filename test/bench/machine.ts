@@ -8,8 +8,12 @@
  * With PostgreSQL (DATABASE_URL), also the round trip to it at the same pace: `SELECT 1` on
  * one connection, 20 times a second. A forward makes two round trips (it reads the case, then
  * appends), each of which wakes an idle PostgreSQL backend and then this idle process; on a
- * virtual machine that wake-up, not the work, is what a quiet gateway's p99 is made of.
+ * virtual machine that wake-up, not the work, is what a quiet gateway's p99 is made of. Each
+ * `SELECT 1` is followed by a durable commit of one 4 KB row (the size of an outbox row), which
+ * waits for the WAL to reach the disk as a forward's append does: the pair is the least a
+ * forward can take on this machine, whatever the gateway does between and around them.
  */
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { type Figure, percentile } from './report.js';
 
@@ -48,28 +52,57 @@ export async function benchMachine(say: (l: string) => void): Promise<Figure[]> 
 const ROUND_TRIPS = 400;
 const QUIET_EVERY_MS = 50;
 
-/** `SELECT 1` to PostgreSQL at the quiet forward's pace (20/s): the floor under its p99. */
+/**
+ * `SELECT 1` to PostgreSQL at the quiet forward's pace (20/s), each followed by the durable
+ * commit of one row: the floor under the forward's p99.
+ */
 async function roundTrips(url: string, say: (l: string) => void): Promise<Figure[]> {
-  say(`machine: ${ROUND_TRIPS} round trips to PostgreSQL, ${1000 / QUIET_EVERY_MS} a second …`);
+  say(`machine: ${ROUND_TRIPS} round trips and commits to PostgreSQL, ${1000 / QUIET_EVERY_MS} a second …`);
   const client = new pg.Client({ connectionString: url });
   await client.connect();
-  const ms: number[] = [];
+  const schema = `bench_machine_${randomBytes(4).toString('hex')}`;
+  const row = 'x'.repeat(4096);
+  const read: number[] = [];
+  const commit: number[] = [];
+  const pair: number[] = [];
   try {
-    for (let i = 0; i < 20; i++) await client.query('SELECT 1');
+    await client.query(
+      `CREATE SCHEMA ${schema}; CREATE TABLE ${schema}.rows (id bigserial PRIMARY KEY, v text)`,
+    );
+    const insert = { name: 'commit', text: `INSERT INTO ${schema}.rows (v) VALUES ($1)`, values: [row] };
+    for (let i = 0; i < 20; i++) {
+      await client.query('SELECT 1');
+      await client.query(insert);
+    }
     for (let i = 0; i < ROUND_TRIPS; i++) {
       await new Promise((r) => setTimeout(r, QUIET_EVERY_MS));
       const t0 = performance.now();
       await client.query('SELECT 1');
-      ms.push(performance.now() - t0);
+      const t1 = performance.now();
+      await client.query(insert);
+      const t2 = performance.now();
+      read.push(t1 - t0);
+      commit.push(t2 - t1);
+      pair.push(t2 - t0);
     }
   } finally {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
     await client.end();
   }
-  ms.sort((a, b) => a - b);
-  const unit = `ms (SELECT 1 over loopback, ${1000 / QUIET_EVERY_MS}/s, one connection)`;
+  for (const ms of [read, commit, pair]) ms.sort((a, b) => a - b);
+  const pace = `${1000 / QUIET_EVERY_MS}/s, one connection`;
+  const readUnit = `ms (SELECT 1 over loopback, ${pace})`;
+  const commitUnit = `ms (INSERT of one 4 KB row, committed to disk, right after the SELECT 1, ${pace})`;
   return [
-    { name: 'machine.db_round_trip_p50', value: round2(percentile(ms, 50)), unit },
-    { name: 'machine.db_round_trip_p99', value: round2(percentile(ms, 99)), unit },
+    { name: 'machine.db_round_trip_p50', value: round2(percentile(read, 50)), unit: readUnit },
+    { name: 'machine.db_round_trip_p99', value: round2(percentile(read, 99)), unit: readUnit },
+    { name: 'machine.db_commit_p50', value: round2(percentile(commit, 50)), unit: commitUnit },
+    { name: 'machine.db_commit_p99', value: round2(percentile(commit, 99)), unit: commitUnit },
+    {
+      name: 'machine.db_read_then_commit_p99',
+      value: round2(percentile(pair, 99)),
+      unit: `ms (the two together: the least a forward's read and append can take, ${pace})`,
+    },
   ];
 }
 
