@@ -9,8 +9,9 @@
  * - the **worker** claims its jobs' rows with `claimMany` (the same due, ordering
  *   and lease rules as the embedded driver's `claimDue`, `FOR UPDATE SKIP LOCKED`), so no row
  *   is sent twice at the same time whatever Redis holds, and attempts them through the shared
- *   lanes: the partner's concurrency and rate limit the requests, and each request carries a
- *   batch of jobs when the partner takes batches. A retry, a row not due yet or an open
+ *   lanes: the partner's concurrency (per process) and its rate (one token bucket in Redis
+ *   for all replicas, shared-rate.ts) limit the requests, and each request carries a batch
+ *   of jobs when the partner takes batches. A retry, a row not due yet or an open
  *   circuit puts the job back in Redis as delayed until it is due (never a busy loop);
  * - the **reconciler** (`maintain()`, every `maintenanceIntervalMs`) re-adds the jobs of open
  *   rows that Redis lost (flushed, restarted without persistence, failed over), so no message
@@ -24,6 +25,7 @@ import { sql } from '../store/sql.js';
 import type { AttemptResult, OutboxRow } from './deliver.js';
 import { type Lane, type LaneOptions, Lanes } from './lanes.js';
 import type { DeliveryQueue } from './queue.js';
+import { type RateGrant, type SharedRate, sharedRate } from './shared-rate.js';
 
 export interface BullmqQueueOptions extends LaneOptions {
   /** Redis key prefix of the queues (default `bull`); tests use one per run. */
@@ -74,11 +76,13 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
   if (!url) throw new Error('the bullmq delivery driver needs redis.url (REDIS_URL)');
   const { pollIntervalMs, maintenanceIntervalMs } = ctx.config.delivery;
   const prefix = opts.redisPrefix ?? 'bull';
-  const lanes = new Lanes(ctx, opts);
+  // The partners' rate limits are kept in Redis for all replicas together (`tokens`).
+  const lanes = new Lanes(ctx, opts, false);
   const byPartner = new Map<string, PartnerQueue>();
   const timers: NodeJS.Timeout[] = [];
   let producer: Redis | undefined;
   let consumer: Redis | undefined;
+  let rate: SharedRate | undefined;
   let running = false;
   let lastReconcile = 0;
 
@@ -286,29 +290,30 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
       return;
     }
     fitWindow(pq);
+    // No free slot: a finishing request pumps again.
     const room = lanes.capacity(lane);
-    if (room < 1) {
-      // No free slot: a finishing request pumps again. No rate token: wait for the next one.
-      const rate = lane.partner.delivery.ratePerSecond;
-      if (rate > 0 && lane.inFlight < lane.partner.delivery.concurrency && !pq.tokenTimer) {
-        pq.tokenTimer = setTimeout(
-          () => {
-            pq.tokenTimer = undefined;
-            pump(pq);
-          },
-          Math.max(1, Math.ceil(((1 - lane.tokens) / rate) * 1000)),
-        );
-      }
-      return;
-    }
+    if (room < 1 || pq.tokenTimer) return;
     const per = lane.batch?.max ?? 1;
     const take = pq.waiting.splice(0, room * per);
-    // Hold the slots and tokens over the claim so the next pump does not hand them out
-    // again; `attempt` / `attemptBatch` take them for good.
-    const slots = Math.ceil(take.length / per);
-    const rate = lane.partner.delivery.ratePerSecond;
+    // Hold the slots over the rate tokens and the claim so the next pump does not hand them
+    // out again; `attempt` / `attemptBatch` take them for good.
+    let slots = Math.ceil(take.length / per);
     lane.inFlight += slots;
-    if (rate > 0) lane.tokens -= slots;
+    const rate = lane.partner.delivery.ratePerSecond;
+    if (rate > 0) {
+      const { granted, waitMs } = await tokens(lane, slots);
+      if (granted < slots) {
+        // The jobs without a token wait at the front for the next one.
+        pq.waiting.unshift(...take.splice(granted * per));
+        lane.inFlight -= slots - granted;
+        slots = granted;
+        pq.tokenTimer ??= setTimeout(() => {
+          pq.tokenTimer = undefined;
+          pump(pq);
+        }, waitMs);
+        if (slots === 0) return;
+      }
+    }
     let rows: OutboxRow[];
     try {
       rows = await claim(
@@ -320,7 +325,6 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
       return;
     } finally {
       lane.inFlight -= slots;
-      if (rate > 0) lane.tokens += slots;
       if (pq.waiting.length) pump(pq);
     }
     const byId = new Map(rows.map((r) => [r.id, r]));
@@ -338,6 +342,20 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
           w.resolve({ kind: 'attempted', row: groupRows[j]!, result: results?.[j] });
         pump(pq);
       });
+    }
+  }
+
+  /**
+   * Up to `want` of the partner's rate tokens, from the bucket all replicas share. A Redis
+   * that does not answer grants none (its jobs could not be settled either): ask again in 1 s.
+   */
+  async function tokens(lane: Lane, want: number): Promise<RateGrant> {
+    const { country, delivery } = lane.partner;
+    try {
+      return await rate!.take(country, delivery.ratePerSecond, want);
+    } catch (err) {
+      redisError(err as Error);
+      return { granted: 0, waitMs: 1_000 };
     }
   }
 
@@ -480,6 +498,7 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
       running = true;
       producer = connect(false);
       consumer = connect(true);
+      rate = sharedRate(producer, prefix, ctx.config.country);
       for (const lane of lanes.all()) {
         const name = queueName(ctx.config.country, lane.partner.country);
         const queue = new Queue(name, {

@@ -46,9 +46,15 @@ export class Lanes {
   /** Peers with open messages that are not configured partners, as the last sweep saw them. */
   private readonly unconfigured = new Set<string>();
 
+  /**
+   * `localRate`: each lane keeps its partner's rate with a bucket of this process's own (the
+   * embedded driver). The BullMQ driver takes its tokens from a bucket in Redis shared by
+   * every replica (shared-rate.ts) and passes false: the lanes then count slots only.
+   */
   constructor(
     private readonly ctx: GatewayContext,
     private readonly opts: LaneOptions = {},
+    private readonly localRate = true,
   ) {}
 
   /** The lane of a registered partner; undefined for a country no longer in the registry. */
@@ -79,12 +85,12 @@ export class Lanes {
 
   /**
    * How many attempts may start towards this partner now: none while its circuit is open;
-   * otherwise its free concurrency, and no more than its rate allows.
+   * otherwise its free concurrency, and (with a local rate) no more than its rate allows.
    */
   capacity(lane: Lane): number {
     if (!lane.breaker.allows()) return 0;
     const free = lane.partner.delivery.concurrency - lane.inFlight;
-    const rate = lane.partner.delivery.ratePerSecond;
+    const rate = this.localRate ? lane.partner.delivery.ratePerSecond : 0;
     if (rate === 0 || free <= 0) return Math.max(0, free);
     const t = performance.now();
     lane.tokens = Math.min(rate, lane.tokens + ((t - lane.tokensAt) / 1000) * rate);
@@ -95,7 +101,7 @@ export class Lanes {
   /** Run one attempt of a claimed row and feed the breaker. Never throws. */
   async attempt(lane: Lane, row: OutboxRow): Promise<AttemptResult | undefined> {
     lane.inFlight += 1;
-    if (lane.partner.delivery.ratePerSecond > 0) lane.tokens -= 1;
+    if (this.localRate && lane.partner.delivery.ratePerSecond > 0) lane.tokens -= 1;
     try {
       const result = await deliverOne(this.ctx, lane.partner, lane.client, row);
       this.opts.onOutcome?.(row, result.outcome);
@@ -149,7 +155,7 @@ export class Lanes {
    */
   async attemptBatch(lane: Lane, rows: OutboxRow[]): Promise<AttemptResult[] | undefined> {
     lane.inFlight += 1;
-    if (lane.partner.delivery.ratePerSecond > 0) lane.tokens -= 1;
+    if (this.localRate && lane.partner.delivery.ratePerSecond > 0) lane.tokens -= 1;
     try {
       const { results, status } = await deliverBatch(
         this.ctx,
