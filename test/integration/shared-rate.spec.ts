@@ -120,6 +120,8 @@ if (queueDrivers().includes('bullmq')) {
       it(`start no more than ${RATE} requests a second together`, async () => {
         const t = token(pki, 'FR');
         const ids: string[] = [];
+        // No token is taken before this: the bounds below hold however late requests arrive.
+        const started = Date.now();
         for (let i = 0; i < N; i++) {
           const via = frs[i % 2]!;
           const c = sampleCase();
@@ -142,18 +144,14 @@ if (queueDrivers().includes('bullmq')) {
         expect(two, 'requests sent by the second process').to.be.greaterThan(0);
 
         const at = ids.map((id) => be.messages.get(id)!.firstAt).sort((a, b) => a - b);
-        // A bucket of RATE tokens refilled at RATE a second: request k (0-based) cannot start
-        // before (k - RATE + 1) / RATE seconds after the first took its token. The slack
-        // covers the time from the first token to the first request's arrival.
-        const slack = 150;
+        // A bucket of RATE tokens refilled at RATE a second: the k-th token (0-based) exists
+        // (k - RATE + 1) / RATE seconds after the first was taken at the earliest, and a
+        // request arrives after its token (10 ms for rounding to whole milliseconds).
         for (let k = RATE; k < N; k++) {
-          expect(at[k]! - at[0]!, `request ${k}`).to.be.at.least(((k - RATE + 1) * 1000) / RATE - slack);
+          expect(at[k]! - started, `request ${k}`).to.be.at.least(((k - RATE + 1) * 1000) / RATE - 10);
         }
-        // And in any one second, at most a bucket and a second's refill.
-        for (let i = 0; i < N; i++) {
-          const within = at.filter((x) => x >= at[i]! && x < at[i]! + 1000).length;
-          expect(within, `requests in the second from request ${i}`).to.be.at.most(2 * RATE + 1);
-        }
+        // In the first second, a bucket and a second's refill at most (two buckets: all 20).
+        expect(at.filter((x) => x < started + 1000).length).to.be.at.most(2 * RATE);
       });
     });
   });
