@@ -68,6 +68,29 @@ export class CircuitBreaker {
     return 'closed';
   }
 
+  /**
+   * Another replica opened the partner's circuit at `openedAt` (shared-circuit.ts): open this
+   * one too, as of then, so it stops sending. Returns 'open' when it was closed.
+   */
+  adopt(openedAt: number): CircuitState | undefined {
+    if (this.openedAt !== undefined) return undefined;
+    this.openedAt = openedAt;
+    return 'open';
+  }
+
+  /** Another replica's probe closed the partner's circuit: close this one too. */
+  reset(): CircuitState | undefined {
+    if (this.openedAt === undefined) return undefined;
+    this.openedAt = undefined;
+    this.failures = 0;
+    return 'closed';
+  }
+
+  /** When the circuit opened (ms since the epoch), while it is open. */
+  get openedSince(): number | undefined {
+    return this.openedAt;
+  }
+
   snapshot(): CircuitSnapshot {
     const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
     return {

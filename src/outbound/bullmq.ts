@@ -9,9 +9,9 @@
  * - the **worker** claims its jobs' rows with `claimMany` (the same due, ordering
  *   and lease rules as the embedded driver's `claimDue`, `FOR UPDATE SKIP LOCKED`), so no row
  *   is sent twice at the same time whatever Redis holds, and attempts them through the shared
- *   lanes: the partner's concurrency (per process) and its rate (one token bucket in Redis
- *   for all replicas, shared-rate.ts) limit the requests, and each request carries a batch
- *   of jobs when the partner takes batches. A retry, a row not due yet or an open
+ *   lanes: the partner's concurrency (per process), its circuit and its rate (both kept in
+ *   Redis for all replicas: shared-circuit.ts, shared-rate.ts) limit the requests, and each
+ *   request carries a batch of jobs when the partner takes batches. A retry, a row not due yet or an open
  *   circuit puts the job back in Redis as delayed until it is due (never a busy loop);
  * - the **reconciler** (`maintain()`, every `maintenanceIntervalMs`) re-adds the jobs of open
  *   rows that Redis lost (flushed, restarted without persistence, failed over), so no message
@@ -25,6 +25,7 @@ import { sql } from '../store/sql.js';
 import type { AttemptResult, OutboxRow } from './deliver.js';
 import { type Lane, type LaneOptions, Lanes } from './lanes.js';
 import type { DeliveryQueue } from './queue.js';
+import { sharedCircuit } from './shared-circuit.js';
 import { type RateGrant, type SharedRate, sharedRate } from './shared-rate.js';
 
 export interface BullmqQueueOptions extends LaneOptions {
@@ -76,11 +77,14 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
   if (!url) throw new Error('the bullmq delivery driver needs redis.url (REDIS_URL)');
   const { pollIntervalMs, maintenanceIntervalMs } = ctx.config.delivery;
   const prefix = opts.redisPrefix ?? 'bull';
-  // The partners' rate limits are kept in Redis for all replicas together (`tokens`).
-  const lanes = new Lanes(ctx, opts, false);
+  let producer: Redis | undefined;
+  // The partners' rate limits (`tokens`) and circuits are kept in Redis for all replicas.
+  const lanes = new Lanes(ctx, opts, {
+    rate: true,
+    circuits: sharedCircuit(() => producer, prefix, ctx.config.country),
+  });
   const byPartner = new Map<string, PartnerQueue>();
   const timers: NodeJS.Timeout[] = [];
-  let producer: Redis | undefined;
   let consumer: Redis | undefined;
   let rate: SharedRate | undefined;
   let running = false;
@@ -280,9 +284,11 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
       for (const w of pq.waiting.splice(0)) w.resolve({ kind: 'circuit' });
       return;
     }
-    if (lane.batch === undefined) {
-      // Once per partner (and after its circuit closes): does it take batches?
-      pq.discovering ??= lanes.discover(lane).finally(() => {
+    if (pq.discovering) return; // it pumps again when answered
+    if (lanes.discoveryDue(lane)) {
+      // Once per partner (and after its circuit closes): does it take batches? Until a ping
+      // says, single messages.
+      pq.discovering = lanes.discover(lane).finally(() => {
         pq.discovering = undefined;
         fitWindow(pq);
         pump(pq);
@@ -499,6 +505,9 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
       producer = connect(false);
       consumer = connect(true);
       rate = sharedRate(producer, prefix, ctx.config.country);
+      // A replica starting while a partner's circuit is open elsewhere knows it before its
+      // first job of that partner.
+      const synced = lanes.syncCircuits();
       for (const lane of lanes.all()) {
         const name = queueName(ctx.config.country, lane.partner.country);
         const queue = new Queue(name, {
@@ -535,7 +544,9 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
           });
         });
         byPartner.set(lane.partner.country, pq);
-        pq.worker.run().catch((err) => redisError(err as Error));
+        void synced.then(() => {
+          if (running) pq.worker.run().catch((err) => redisError(err as Error));
+        });
       }
       timers.push(setInterval(() => relaySoon(0), pollIntervalMs));
       timers.push(setInterval(() => void maintain(maintenanceIntervalMs), tick));

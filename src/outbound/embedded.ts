@@ -53,7 +53,7 @@ export function createEmbeddedQueue(ctx: GatewayContext, opts: EmbeddedQueueOpti
         if (lane.inFlight > 0 || !lane.breaker.allows()) waiting = true;
         continue;
       }
-      if (lane.batch === undefined) await lanes.discover(lane);
+      if (lanes.discoveryDue(lane)) await lanes.discover(lane);
       const lease = 2 * lane.partner.delivery.requestTimeoutMs + 30_000;
       // With batches, each free slot carries a whole batch.
       const per = lane.batch?.max ?? 1;

@@ -11,6 +11,10 @@ import { sql } from '../store/sql.js';
 import { CircuitBreaker, type CircuitSnapshot } from './breaker.js';
 import { createPartnerClient, type PartnerClient } from './client.js';
 import { type AttemptResult, deliverBatch, deliverOne, type OutboxRow, type Outcome } from './deliver.js';
+import type { SharedCircuit } from './shared-circuit.js';
+
+/** A partner whose ping did not say whether it takes batches is asked again this much later (ms). */
+const REDISCOVER_MS = 5_000;
 
 export interface LaneOptions {
   /** Called after each attempt (the demo, tests and benches watch outcomes). */
@@ -31,6 +35,10 @@ export interface Lane {
    * advertised them; null when it does not (or batching is off); undefined until asked.
    */
   batch: { path: string; max: number } | null | undefined;
+  /** When `batch` was last asked for (ms since the epoch; 0: ask at the next chance). */
+  batchAskedAt: number;
+  /** The open circuit is known to the other replicas (the shared key was set, by us or them). */
+  sharedOpen: boolean;
 }
 
 /** What `GET /api/partners` shows of a lane. */
@@ -40,6 +48,14 @@ export interface LaneStatus {
   inFlight: number;
 }
 
+/** What a driver shares with the other replicas (the BullMQ driver, through Redis). */
+export interface Sharing {
+  /** The rate is kept elsewhere (shared-rate.ts): the lanes count slots only. */
+  rate?: boolean;
+  /** The partners' circuits (shared-circuit.ts). */
+  circuits?: SharedCircuit;
+}
+
 export class Lanes {
   private readonly lanes = new Map<string, Lane>();
   private lastSweep = 0;
@@ -47,14 +63,14 @@ export class Lanes {
   private readonly unconfigured = new Set<string>();
 
   /**
-   * `localRate`: each lane keeps its partner's rate with a bucket of this process's own (the
-   * embedded driver). The BullMQ driver takes its tokens from a bucket in Redis shared by
-   * every replica (shared-rate.ts) and passes false: the lanes then count slots only.
+   * Alone (the embedded driver), each lane keeps its partner's rate with a bucket of this
+   * process's own, and its circuit to itself. The BullMQ driver shares both with the other
+   * replicas through Redis (`shared`).
    */
   constructor(
     private readonly ctx: GatewayContext,
     private readonly opts: LaneOptions = {},
-    private readonly localRate = true,
+    private readonly shared: Sharing = {},
   ) {}
 
   /** The lane of a registered partner; undefined for a country no longer in the registry. */
@@ -73,6 +89,8 @@ export class Lanes {
         tokensAt: performance.now(),
         ageAlert: false,
         batch: p.batchMaxMessages > 1 ? undefined : null,
+        batchAskedAt: 0,
+        sharedOpen: false,
       };
       this.lanes.set(country, lane);
     }
@@ -90,7 +108,7 @@ export class Lanes {
   capacity(lane: Lane): number {
     if (!lane.breaker.allows()) return 0;
     const free = lane.partner.delivery.concurrency - lane.inFlight;
-    const rate = this.localRate ? lane.partner.delivery.ratePerSecond : 0;
+    const rate = this.shared.rate ? 0 : lane.partner.delivery.ratePerSecond;
     if (rate === 0 || free <= 0) return Math.max(0, free);
     const t = performance.now();
     lane.tokens = Math.min(rate, lane.tokens + ((t - lane.tokensAt) / 1000) * rate);
@@ -101,7 +119,7 @@ export class Lanes {
   /** Run one attempt of a claimed row and feed the breaker. Never throws. */
   async attempt(lane: Lane, row: OutboxRow): Promise<AttemptResult | undefined> {
     lane.inFlight += 1;
-    if (this.localRate && lane.partner.delivery.ratePerSecond > 0) lane.tokens -= 1;
+    if (!this.shared.rate && lane.partner.delivery.ratePerSecond > 0) lane.tokens -= 1;
     try {
       const result = await deliverOne(this.ctx, lane.partner, lane.client, row);
       this.opts.onOutcome?.(row, result.outcome);
@@ -120,12 +138,21 @@ export class Lanes {
   }
 
   /**
+   * Is it time to ask the partner whether it takes batches: not known yet, and not asked
+   * within `REDISCOVER_MS` (a partner whose ping does not answer is not asked on every round)?
+   */
+  discoveryDue(lane: Lane): boolean {
+    return lane.batch === undefined && Date.now() - lane.batchAskedAt >= REDISCOVER_MS;
+  }
+
+  /**
    * Ask the partner (`GET /v1/ping`) whether it takes batches: `capabilities.batch.path` and
-   * `maxMessages`. No answer leaves it unknown (asked again next time); an answer without
-   * the capability means single messages.
+   * `maxMessages`. No answer leaves it unknown (single messages meanwhile, asked again once
+   * `discoveryDue`); an answer without the capability means single messages.
    */
   async discover(lane: Lane): Promise<void> {
     if (lane.batch !== undefined) return;
+    lane.batchAskedAt = Date.now();
     try {
       const res = await lane.client.ping();
       if (res.status !== 200) return;
@@ -155,7 +182,7 @@ export class Lanes {
    */
   async attemptBatch(lane: Lane, rows: OutboxRow[]): Promise<AttemptResult[] | undefined> {
     lane.inFlight += 1;
-    if (this.localRate && lane.partner.delivery.ratePerSecond > 0) lane.tokens -= 1;
+    if (!this.shared.rate && lane.partner.delivery.ratePerSecond > 0) lane.tokens -= 1;
     try {
       const { results, status } = await deliverBatch(
         this.ctx,
@@ -194,8 +221,13 @@ export class Lanes {
 
   /** Periodic work; cheap when nothing is wrong. `sweepEveryMs` spaces the database sweeps. */
   async maintain(sweepEveryMs: number): Promise<void> {
+    await this.syncCircuits();
+    const { circuits } = this.shared;
     for (const lane of this.all()) {
       if (!lane.breaker.probeDue()) continue;
+      const { country, delivery } = lane.partner;
+      // One replica probes per interval; the others learn the outcome at their next sync.
+      if (circuits && !(await circuits.mayProbe(country, delivery.circuitProbeIntervalMs))) continue;
       let error: string | undefined;
       try {
         const res = await lane.client.ping();
@@ -210,6 +242,33 @@ export class Lanes {
     this.lastSweep = now;
     await this.expire();
     await this.watchAges();
+  }
+
+  /**
+   * Open the circuits other replicas opened (as of their time), and close those whose shared
+   * key a probe elsewhere removed. Redis not answering: each keeps its own until it does.
+   * Runs with each `maintain()`, and once before a BullMQ worker takes its first job.
+   */
+  async syncCircuits(): Promise<void> {
+    const { circuits } = this.shared;
+    if (!circuits) return;
+    const lanes = this.all();
+    let open: Map<string, number>;
+    try {
+      open = await circuits.read(lanes.map((l) => l.partner.country));
+    } catch {
+      return;
+    }
+    for (const lane of lanes) {
+      const at = open.get(lane.partner.country);
+      if (at !== undefined) {
+        lane.sharedOpen = true;
+        if (lane.breaker.adopt(at) === 'open') await this.circuitChanged(lane, 'open', true);
+      } else if (lane.sharedOpen) {
+        lane.sharedOpen = false;
+        if (lane.breaker.reset() === 'closed') await this.circuitChanged(lane, 'closed', true);
+      }
+    }
   }
 
   status(): LaneStatus[] {
@@ -244,21 +303,46 @@ export class Lanes {
     this.lanes.clear();
   }
 
-  private async circuitChanged(lane: Lane, state: 'open' | 'closed'): Promise<void> {
+  /**
+   * The circuit of `lane` opened or closed: here (this process's attempts or probe), or
+   * `elsewhere` (another replica's, learnt from Redis), which that replica audited.
+   */
+  private async circuitChanged(lane: Lane, state: 'open' | 'closed', elsewhere = false): Promise<void> {
     const country = lane.partner.country;
     this.ctx.metrics.circuitOpen.set({ partner: country }, state === 'open' ? 1 : 0);
     const snap = lane.breaker.snapshot();
+    const { circuits } = this.shared;
     if (state === 'open') {
-      log.warn('circuit open: sending to this partner paused; probing GET /v1/ping', {
-        partner: country,
-        consecutiveFailures: lane.partner.delivery.circuitFailureThreshold,
-        probeIntervalMs: lane.partner.delivery.circuitProbeIntervalMs,
-      });
+      if (elsewhere) {
+        log.warn('circuit open (opened by another replica): sending to this partner paused', {
+          partner: country,
+          openedAt: snap.openedAt,
+        });
+      } else {
+        log.warn('circuit open: sending to this partner paused; probing GET /v1/ping', {
+          partner: country,
+          consecutiveFailures: lane.partner.delivery.circuitFailureThreshold,
+          probeIntervalMs: lane.partner.delivery.circuitProbeIntervalMs,
+        });
+        if (circuits)
+          lane.sharedOpen = await circuits.opened(country, lane.breaker.openedSince ?? Date.now());
+      }
     } else {
-      log.info('circuit closed: the partner answers again; sending resumes', { partner: country });
+      log.info(
+        elsewhere
+          ? "circuit closed by another replica's probe: sending resumes"
+          : 'circuit closed: the partner answers again; sending resumes',
+        { partner: country },
+      );
+      if (circuits && !elsewhere) await circuits.closed(country);
+      lane.sharedOpen = false;
       // It may have been upgraded or reconfigured while away: ask for its capabilities again.
-      if (lane.partner.delivery.batchMaxMessages > 1) lane.batch = undefined;
+      if (lane.partner.delivery.batchMaxMessages > 1) {
+        lane.batch = undefined;
+        lane.batchAskedAt = 0;
+      }
     }
+    if (elsewhere) return;
     try {
       await this.ctx.tx.background.append((q) =>
         q.audit({

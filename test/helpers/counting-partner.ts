@@ -32,6 +32,8 @@ export interface CountingPartner {
   accepted: number;
   /** GET /v1/ping answers this status (200 = up). */
   pingStatus: number;
+  /** When each GET /v1/ping arrived (ms since the epoch). */
+  pings: number[];
   plan: Plan;
   close(): Promise<void>;
 }
@@ -50,6 +52,7 @@ export async function countingPartner(
     posts: 0,
     accepted: 0,
     pingStatus: 200,
+    pings: [],
     plan,
     close: async () => {
       server.closeAllConnections();
@@ -70,6 +73,7 @@ export async function countingPartner(
       req.on('data', (c) => chunks.push(c));
       req.on('end', async () => {
         if (req.method === 'GET' && req.url === '/v1/ping') {
+          state.pings.push(Date.now());
           res.writeHead(state.pingStatus, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ gateway: { country } }));
           return;

@@ -44,4 +44,22 @@ describe('circuit breaker', () => {
     expect(b.snapshot().consecutiveFailures).to.equal(0);
     expect(b.probeDue(), 'closed circuits are not probed').to.equal(false);
   });
+
+  it("adopts another replica's opening (as of its time) and its closing", () => {
+    t = 50_000;
+    const b = new CircuitBreaker(3, 1000, now);
+    b.record('transient');
+    expect(b.adopt(49_500)).to.equal('open');
+    expect(b.allows()).to.equal(false);
+    expect(b.snapshot().openedAt).to.equal(new Date(49_500).toISOString());
+    expect(b.openedSince).to.equal(49_500);
+    expect(b.adopt(49_900), 'already open: keeps its own time').to.equal(undefined);
+    expect(b.openedSince).to.equal(49_500);
+    t = 50_500;
+    expect(b.probeDue(), 'the interval runs from the opening it adopted').to.equal(true);
+    expect(b.reset()).to.equal('closed');
+    expect(b.allows()).to.equal(true);
+    expect(b.snapshot().consecutiveFailures).to.equal(0);
+    expect(b.reset(), 'already closed').to.equal(undefined);
+  });
 });
