@@ -11,8 +11,9 @@
  *   is sent twice at the same time whatever Redis holds, and attempts them through the shared
  *   lanes: the partner's concurrency (per process), its circuit and its rate (both kept in
  *   Redis for all replicas: shared-circuit.ts, shared-rate.ts) limit the requests, and each
- *   request carries a batch of jobs when the partner takes batches. A retry, a row not due yet or an open
- *   circuit puts the job back in Redis as delayed until it is due (never a busy loop);
+ *   request carries a batch of jobs when the partner takes batches. A retry, a row not due
+ *   yet or an open circuit puts the job back in Redis as delayed until it is due (never a
+ *   busy loop);
  * - the **reconciler** (`maintain()`, every `maintenanceIntervalMs`) re-adds the jobs of open
  *   rows that Redis lost (flushed, restarted without persistence, failed over), so no message
  *   waits forever.

@@ -11,7 +11,7 @@ import { sql } from '../store/sql.js';
 import { CircuitBreaker, type CircuitSnapshot } from './breaker.js';
 import { createPartnerClient, type PartnerClient } from './client.js';
 import { type AttemptResult, deliverBatch, deliverOne, type OutboxRow, type Outcome } from './deliver.js';
-import type { SharedCircuit } from './shared-circuit.js';
+import type { SharedCircuit, SharedState } from './shared-circuit.js';
 
 /** A partner whose ping did not say whether it takes batches is asked again this much later (ms). */
 const REDISCOVER_MS = 5_000;
@@ -245,28 +245,33 @@ export class Lanes {
   }
 
   /**
-   * Open the circuits other replicas opened (as of their time), and close those whose shared
-   * key a probe elsewhere removed. Redis not answering: each keeps its own until it does.
+   * Open the circuits other replicas opened (as of their time), and close those a probe
+   * elsewhere closed. Redis not answering: each keeps its own until it does.
    * Runs with each `maintain()`, and once before a BullMQ worker takes its first job.
    */
   async syncCircuits(): Promise<void> {
     const { circuits } = this.shared;
     if (!circuits) return;
     const lanes = this.all();
-    let open: Map<string, number>;
+    let states: Map<string, SharedState>;
     try {
-      open = await circuits.read(lanes.map((l) => l.partner.country));
+      states = await circuits.read(lanes.map((l) => l.partner.country));
     } catch {
       return;
     }
     for (const lane of lanes) {
-      const at = open.get(lane.partner.country);
-      if (at !== undefined) {
+      const country = lane.partner.country;
+      const shared = states.get(country);
+      if (typeof shared === 'number') {
         lane.sharedOpen = true;
-        if (lane.breaker.adopt(at) === 'open') await this.circuitChanged(lane, 'open', true);
-      } else if (lane.sharedOpen) {
+        if (lane.breaker.adopt(shared) === 'open') await this.circuitChanged(lane, 'open', true);
+      } else if (shared === 'closed' && lane.sharedOpen) {
         lane.sharedOpen = false;
         if (lane.breaker.reset() === 'closed') await this.circuitChanged(lane, 'closed', true);
+      } else if (lane.breaker.openedSince !== undefined) {
+        // Open here, and Redis does not say so: its key was lost (a flush, a restart without
+        // persistence) or could not be set. Say it (again); a lost key closes nothing.
+        lane.sharedOpen = await circuits.opened(country, lane.breaker.openedSince);
       }
     }
   }

@@ -4,8 +4,9 @@
  * processes on one database and one Redis sending to a counting stand-in for BE:
  * - with BE's `ratePerSecond` at 5 they start no more than 5 requests a second together
  *   (bursts of 5), where two buckets of their own would let through twice that;
- * - a circuit one of them opened is open in the other before it sends anything, one of them
- *   probes per interval, and a probe that answers closes both, each audited once.
+ * - a circuit one of them opened is open in the other before it sends anything, stays open
+ *   when Redis loses its key, is probed by one of them per interval, and a probe that
+ *   answers closes it in both; the opening and the closing are each audited once.
  * Runs only with REDIS_URL (the BullMQ suites may not skip in CI: `queueDrivers` throws there
  * without it).
  */
@@ -184,7 +185,7 @@ if (queueDrivers().includes('bullmq')) {
         await p?.close();
       });
 
-      it('opens in a replica that sent nothing, is probed by one replica at a time, and closes in both', async () => {
+      it('opens in a replica that sent nothing, survives a lost key, is probed by one replica at a time, and closes in both', async () => {
         const { be, sentBy } = p;
         be.plan = () => ({ status: 503 });
         be.pingStatus = 503;
@@ -215,12 +216,27 @@ if (queueDrivers().includes('bullmq')) {
         // Two replicas probing on their own would come within half an interval of each other.
         expect(Math.min(...gaps), `gaps between probes: ${gaps}`).to.be.at.least(PROBE_MS - 20);
 
-        be.plan = () => ({ status: 201 });
-        be.pingStatus = 200;
-        await until(
-          'both circuits closed',
-          async () => (await p.circuit(fr1)).state === 'closed' && (await p.circuit(fr2)).state === 'closed',
-        );
+        // Redis loses the key (flushed): the open replicas say it again, as of the same time.
+        const redis = new Redis(url, { maxRetriesPerRequest: 3 });
+        const key = `${prefix}:icros-circuit:FR:BE`;
+        try {
+          expect(await redis.get(key)).to.equal(String(Date.parse(opened)));
+          await redis.del(key);
+          await until('the key set again', async () => (await redis.get(key)) !== null, 3_000);
+          expect(await redis.get(key)).to.equal(String(Date.parse(opened)));
+          expect((await p.circuit(fr1)).state).to.equal('open');
+          expect((await p.circuit(fr2)).state).to.equal('open');
+
+          be.plan = () => ({ status: 201 });
+          be.pingStatus = 200;
+          await until('both circuits closed', async () => {
+            const [a, b] = [await p.circuit(fr1), await p.circuit(fr2)];
+            return a.state === 'closed' && b.state === 'closed';
+          });
+          expect(await redis.get(key), 'marked closed for the others').to.equal('closed');
+        } finally {
+          redis.disconnect();
+        }
         await until('delivered', () => ids.every((id) => be.messages.get(id)?.acceptedAt !== undefined));
         const events = await fr1.ctx.db.query<{ action: string; n: number }>(
           `SELECT action, count(*)::int AS n FROM audit_events
