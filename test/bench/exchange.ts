@@ -34,6 +34,8 @@ export interface ExchangeMode {
   backlog?: number;
   /** The gateways' signing keys (`icros pki init --sign-alg`); default that of pki init. */
   signAlg?: SigningAlg;
+  /** FR's `delivery.concurrency` towards DE: requests in flight (default 32). */
+  concurrency?: number;
 }
 
 export async function benchExchange(
@@ -102,7 +104,11 @@ export async function benchExchange(
               url: `https://127.0.0.1:${ports.de}`,
             },
           ],
-          delivery: { concurrency: 32, pollIntervalMs: 200, batchMaxMessages: mode.batched ? 100 : 0 },
+          delivery: {
+            concurrency: mode.concurrency ?? 32,
+            pollIntervalMs: 200,
+            batchMaxMessages: mode.batched ? 100 : 0,
+          },
           ...(mode.driver === 'bullmq' ? { redis: { url: process.env.REDIS_URL } } : {}),
           logLevel: 'warn',
         },
@@ -189,7 +195,7 @@ export async function benchExchange(
         {
           name: `exchange.${label}.cases_per_s`,
           value: Math.round(rate),
-          unit: `cases/s (${mode.signAlg ?? 'default'} signatures)`,
+          unit: `cases/s (${mode.signAlg ?? 'default'} signatures, ${mode.concurrency ?? 32} requests in flight)`,
           ...(kind === 'postgres' ? { limit: mode.batched ? '>= 1000' : '>= 400' } : {}),
         },
         { name: `exchange.${label}.delivered`, value: burst.done, unit: `of ${n}` },

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --json] [-- --cases N] [-- --only machine,crypto,tls,convert,audit,exchange] [-- --db pglite,postgres] [-- --reports N] [-- --events N] [-- --sign-alg ES256|PS256|EdDSA] [-- --modes single,batched]`
+ * `npm run bench [-- --json] [-- --cases N] [-- --only machine,crypto,tls,convert,audit,exchange] [-- --db pglite,postgres] [-- --reports N] [-- --events N] [-- --sign-alg ES256|PS256|EdDSA] [-- --modes single,batched] [-- --concurrency N]`
  *
  * Prints numbers; asserts nothing. Measures this machine's latency noise (the p99 of a fixed
  * piece of CPU work: the floor under any latency p99 measured here), its ceilings (signatures
@@ -33,11 +33,19 @@ const { values } = parseArgs({
     reports: { type: 'string', default: '100000' },
     db: { type: 'string', default: 'pglite,postgres' },
     'sign-alg': { type: 'string', default: 'ES256' },
+    concurrency: { type: 'string', default: '32' },
   },
 });
 const signAlg = values['sign-alg'] as SigningAlg;
 if (!(SIGNING_ALGS as readonly string[]).includes(signAlg)) {
   console.error(`--sign-alg must be one of ${SIGNING_ALGS.join(', ')}, not ${JSON.stringify(signAlg)}`);
+  process.exit(2);
+}
+const concurrency = Number(values.concurrency);
+if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) {
+  console.error(
+    `--concurrency must be a whole number from 1 to 1000, not ${JSON.stringify(values.concurrency)}`,
+  );
   process.exit(2);
 }
 const only = new Set(values.only!.split(','));
@@ -78,13 +86,15 @@ if (only.has('exchange')) {
     // PGlite: the embedded driver, single and batched. PostgreSQL: both drivers, both ways.
     for (const driver of kind === 'pglite' ? (['embedded'] as const) : drivers)
       for (const batched of [false, true].filter((b) => modes.has(b ? 'batched' : 'single')))
-        for (const f of await benchExchange(kind, cases, say, { driver, batched, signAlg })) emit(f);
+        for (const f of await benchExchange(kind, cases, say, { driver, batched, signAlg, concurrency }))
+          emit(f);
     if (kind === 'postgres' && Number(values.backlog) > 0)
       for (const f of await benchExchange(kind, Number(values.backlog), say, {
         driver: 'embedded',
         batched: true,
         backlog: Number(values.backlog),
         signAlg,
+        concurrency,
       }))
         emit(f);
   }
