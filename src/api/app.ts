@@ -130,7 +130,7 @@ export function createAdminApp(ctx: GatewayContext, queue: DeliveryQueue): expre
       oldest: Date | null;
       oldest_age_s: number;
     }>(sql('openByPartner'));
-    const lanes = new Map(queue.partners().map((l) => [l.country, l]));
+    const lanes = new Map((await queue.partners()).map((l) => [l.country, l]));
     res.json({
       driver: queue.driver,
       partners: ctx.config.partners.map((p) => {

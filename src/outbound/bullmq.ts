@@ -26,7 +26,7 @@ import { sql } from '../store/sql.js';
 import type { AttemptResult, OutboxRow } from './deliver.js';
 import { type Lane, type LaneOptions, Lanes } from './lanes.js';
 import type { DeliveryQueue } from './queue.js';
-import { sharedCircuit } from './shared-circuit.js';
+import { type SharedState, sharedCircuit } from './shared-circuit.js';
 import { type RateGrant, type SharedRate, sharedRate } from './shared-rate.js';
 
 export interface BullmqQueueOptions extends LaneOptions {
@@ -80,10 +80,8 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
   const prefix = opts.redisPrefix ?? 'bull';
   let producer: Redis | undefined;
   // The partners' rate limits (`tokens`) and circuits are kept in Redis for all replicas.
-  const lanes = new Lanes(ctx, opts, {
-    rate: true,
-    circuits: sharedCircuit(() => producer, prefix, ctx.config.country),
-  });
+  const circuits = sharedCircuit(() => producer, prefix, ctx.config.country);
+  const lanes = new Lanes(ctx, opts, { rate: true, circuits });
   const byPartner = new Map<string, PartnerQueue>();
   const timers: NodeJS.Timeout[] = [];
   let consumer: Redis | undefined;
@@ -503,7 +501,7 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
     start() {
       if (running) return;
       running = true;
-      producer = connect(false);
+      producer ??= connect(false);
       consumer = connect(true);
       rate = sharedRate(producer, prefix, ctx.config.country);
       // A replica starting while a partner's circuit is open elsewhere knows it before its
@@ -558,20 +556,35 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
     },
     kick: () => relaySoon(),
     async health() {
-      if (!producer) return { ok: false, detail: 'not started' };
+      if (!running || !producer) return { ok: false, detail: 'not started' };
       try {
-        await Promise.race([
-          producer.ping(),
-          new Promise((_, reject) =>
-            setTimeout(() => reject(new Error('no answer within 1 s')), 1_000).unref(),
-          ),
-        ]);
+        await withinASecond(producer.ping());
         return { ok: true };
       } catch (err) {
         return { ok: false, detail: (err as Error).message };
       }
     },
-    partners: () => lanes.status(),
+    async partners() {
+      const local = lanes.status();
+      if (running) return local;
+      // An API-only replica (`--no-delivery`) sends nothing, so its own circuits never open:
+      // it shows those the delivering replicas keep in Redis.
+      producer ??= connect(false);
+      let states: Map<string, SharedState>;
+      try {
+        states = await withinASecond(circuits.read(local.map((l) => l.country)));
+      } catch {
+        return local;
+      }
+      return local.map((l) => {
+        const at = states.get(l.country);
+        if (typeof at !== 'number') return l;
+        return {
+          ...l,
+          circuit: { ...l.circuit, state: 'open' as const, openedAt: new Date(at).toISOString() },
+        };
+      });
+    },
     reload: () => lanes.reload(),
     async maintain() {
       await maintain(0);
@@ -595,9 +608,22 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
         await Promise.allSettled([...byPartner.values()].map((pq) => pq.worker.close()));
         await Promise.allSettled([...byPartner.values()].map((pq) => pq.queue.close()));
         byPartner.clear();
-        await Promise.allSettled([producer?.quit(), consumer?.quit()]);
       }
+      // An API-only replica may have opened the first to read the circuits.
+      await Promise.allSettled([producer?.quit(), consumer?.quit()]);
+      producer = undefined;
+      consumer = undefined;
       await lanes.close();
     },
   };
+}
+
+/** `p`, or an error once it has not settled within a second (Redis not answering). */
+function withinASecond<T>(p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('no answer within 1 s')), 1_000);
+    timer.unref();
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

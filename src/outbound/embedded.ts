@@ -136,7 +136,7 @@ export function createEmbeddedQueue(ctx: GatewayContext, opts: EmbeddedQueueOpti
       maintenance.unref();
     },
     kick: nudge,
-    partners: () => lanes.status(),
+    partners: async () => lanes.status(),
     maintain: () => maintain(0),
     reload: () => lanes.reload(),
     async stop() {

@@ -12,7 +12,7 @@ export interface DeliveryQueue {
   /** New rows were written (or redriven): look now rather than at the next poll. */
   kick(): void;
   /** Circuit and in-flight state per partner, for `GET /api/partners`. */
-  partners(): LaneStatus[];
+  partners(): Promise<LaneStatus[]>;
   /** Run the periodic work now (expiry, ages, probes); tests and the CLI use it. */
   maintain(): Promise<void>;
   /** Stop claiming; wait for the attempts in flight. */

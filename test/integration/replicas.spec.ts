@@ -79,7 +79,7 @@ if (queueDrivers().includes('bullmq')) {
       const nowhere = await freePort();
       const sentBy = new Map<string, string[]>();
       const frs: Gateway[] = [];
-      const start = async (label: string, db: Db) => {
+      const start = async (label: string, db: Db, noWorker = false) => {
         const ports = {
           FR: { partner: await freePort(), admin: await freePort() },
           DE: { partner: nowhere, admin: 1 },
@@ -99,6 +99,7 @@ if (queueDrivers().includes('bullmq')) {
           db,
           driver: 'bullmq',
           redisPrefix: prefix,
+          noWorker,
           onOutcome: (row: OutboxRow) => sentBy.get(label)!.push(row.id),
         });
         frs.push(fr);
@@ -109,7 +110,13 @@ if (queueDrivers().includes('bullmq')) {
         be,
         frs,
         sentBy,
-        start: () => start(`fr${frs.length + 1}`, frs.length === 0 ? first.db : second),
+        /** A delivering replica: `fr1` on the first pool, the next ones on the second. */
+        start: () => {
+          const n = [...sentBy.keys()].filter((k) => k.startsWith('fr')).length + 1;
+          return start(`fr${n}`, n === 1 ? first.db : second);
+        },
+        /** An API-only replica (`--no-delivery`) on the second pool. */
+        apiOnly: () => start('api', second, true),
         /** Ingest a case at `via` and forward it to BE: the message id. */
         async forward(via: Gateway): Promise<string> {
           const c = sampleCase();
@@ -153,13 +160,15 @@ if (queueDrivers().includes('bullmq')) {
         // No token is taken before this: the bounds below hold however late requests arrive.
         const started = Date.now();
         for (let i = 0; i < N; i++) ids.push(await p.forward(frs[i % 2]!));
+        // Delivered: BE stored each, and FR recorded each outcome (after the receipt).
+        const outcomes = () => sentBy.get('fr1')!.length + sentBy.get('fr2')!.length;
         const end = Date.now() + 30_000;
-        while (be.accepted < N && Date.now() < end) await sleep(50);
+        while ((be.accepted < N || outcomes() < N) && Date.now() < end) await sleep(50);
         expect(be.accepted, 'every message delivered').to.equal(N);
         for (const id of ids) expect(be.messages.get(id)?.requests, id).to.equal(1);
         const one = sentBy.get('fr1')!.length;
         const two = sentBy.get('fr2')!.length;
-        expect(one + two).to.equal(N);
+        expect(one + two, 'outcomes recorded').to.equal(N);
         expect(one, 'requests sent by the first process').to.be.greaterThan(0);
         expect(two, 'requests sent by the second process').to.be.greaterThan(0);
 
@@ -190,6 +199,7 @@ if (queueDrivers().includes('bullmq')) {
         be.plan = () => ({ status: 503 });
         be.pingStatus = 503;
         const fr1 = await p.start();
+        const api = await p.apiOnly();
         const ids = [await p.forward(fr1), await p.forward(fr1), await p.forward(fr1)];
         const until = async (what: string, ok: () => Promise<boolean> | boolean, ms = 15_000) => {
           const end = Date.now() + ms;
@@ -203,10 +213,14 @@ if (queueDrivers().includes('bullmq')) {
         // circuit), and no asking again on every job.
         expect(be.pings.length, 'pings before the circuit opened').to.be.at.most(2);
         const opened = (await p.circuit(fr1)).openedAt;
+        // The API-only replica sends nothing but shows the circuit its peers keep in Redis.
+        expect(await p.circuit(api)).to.deep.include({ state: 'open', openedAt: opened });
 
-        // A replica started now: open from its start, as of fr1's opening, without a request.
+        // A replica started now: open as of fr1's opening, learnt before its workers take a
+        // job, so it never sends (it answers the API a moment before that).
         const fr2 = await p.start();
-        expect(await p.circuit(fr2)).to.deep.include({ state: 'open', openedAt: opened });
+        await until('circuit open at fr2', async () => (await p.circuit(fr2)).state === 'open', 2_000);
+        expect((await p.circuit(fr2)).openedAt).to.equal(opened);
         const pingsFrom = be.pings.length;
         await sleep(6 * PROBE_MS);
         expect(sentBy.get('fr2'), 'fr2 sent nothing').to.deep.equal([]);
@@ -234,6 +248,8 @@ if (queueDrivers().includes('bullmq')) {
             return a.state === 'closed' && b.state === 'closed';
           });
           expect(await redis.get(key), 'marked closed for the others').to.equal('closed');
+          expect((await p.circuit(api)).state).to.equal('closed');
+          expect(sentBy.get('api'), 'the API-only replica sent nothing').to.deep.equal([]);
         } finally {
           redis.disconnect();
         }
