@@ -28,7 +28,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // Without REDIS_URL there is no BullMQ driver to test (outside CI only; see above).
 if (queueDrivers().includes('bullmq')) {
-  describe('partner rate limit shared by BullMQ replicas', function () {
+  describe("BullMQ replicas share a partner's rate limit and circuit through Redis", function () {
     this.timeout(60_000);
     const url = process.env.REDIS_URL!;
     const prefix = testPrefix();
