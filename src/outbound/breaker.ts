@@ -62,10 +62,8 @@ export class CircuitBreaker {
   probed(error: string | undefined): CircuitState | undefined {
     this.lastProbeAt = this.now();
     this.lastProbeError = error;
-    if (error !== undefined || this.openedAt === undefined) return undefined;
-    this.openedAt = undefined;
-    this.failures = 0;
-    return 'closed';
+    if (error !== undefined) return undefined;
+    return this.reset();
   }
 
   /**
@@ -78,7 +76,7 @@ export class CircuitBreaker {
     return 'open';
   }
 
-  /** Another replica's probe closed the partner's circuit: close this one too. */
+  /** Close the circuit (a probe answered, here or in another replica); 'closed' when it was open. */
   reset(): CircuitState | undefined {
     if (this.openedAt === undefined) return undefined;
     this.openedAt = undefined;

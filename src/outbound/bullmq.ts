@@ -27,7 +27,7 @@ import type { AttemptResult, OutboxRow } from './deliver.js';
 import { type Lane, type LaneOptions, Lanes } from './lanes.js';
 import type { DeliveryQueue } from './queue.js';
 import { type SharedState, sharedCircuit } from './shared-circuit.js';
-import { type RateGrant, type SharedRate, sharedRate } from './shared-rate.js';
+import { type RateGrant, sharedRate } from './shared-rate.js';
 
 export interface BullmqQueueOptions extends LaneOptions {
   /** Redis key prefix of the queues (default `bull`); tests use one per run. */
@@ -80,12 +80,12 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
   const prefix = opts.redisPrefix ?? 'bull';
   let producer: Redis | undefined;
   // The partners' rate limits (`tokens`) and circuits are kept in Redis for all replicas.
+  const buckets = sharedRate(() => producer, prefix, ctx.config.country);
   const circuits = sharedCircuit(() => producer, prefix, ctx.config.country);
   const lanes = new Lanes(ctx, opts, { rate: true, circuits });
   const byPartner = new Map<string, PartnerQueue>();
   const timers: NodeJS.Timeout[] = [];
   let consumer: Redis | undefined;
-  let rate: SharedRate | undefined;
   let running = false;
   let lastReconcile = 0;
 
@@ -304,8 +304,7 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
     // out again; `attempt` / `attemptBatch` take them for good.
     let slots = Math.ceil(take.length / per);
     lane.inFlight += slots;
-    const rate = lane.partner.delivery.ratePerSecond;
-    if (rate > 0) {
+    if (lane.partner.delivery.ratePerSecond > 0) {
       const { granted, waitMs } = await tokens(lane, slots);
       if (granted < slots) {
         // The jobs without a token wait at the front for the next one.
@@ -357,7 +356,7 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
   async function tokens(lane: Lane, want: number): Promise<RateGrant> {
     const { country, delivery } = lane.partner;
     try {
-      return await rate!.take(country, delivery.ratePerSecond, want);
+      return await buckets.take(country, delivery.ratePerSecond, want);
     } catch (err) {
       redisError(err as Error);
       return { granted: 0, waitMs: 1_000 };
@@ -503,7 +502,6 @@ export function createBullmqQueue(ctx: GatewayContext, opts: BullmqQueueOptions 
       running = true;
       producer ??= connect(false);
       consumer = connect(true);
-      rate = sharedRate(producer, prefix, ctx.config.country);
       // A replica starting while a partner's circuit is open elsewhere knows it before its
       // first job of that partner.
       const synced = lanes.syncCircuits();

@@ -53,14 +53,18 @@ export interface SharedRate {
   take(partner: string, rate: number, want: number): Promise<RateGrant>;
 }
 
-/** The buckets of gateway `gateway`'s partners, under `prefix` (that of its queues). */
-export function sharedRate(redis: Redis, prefix: string, gateway: string): SharedRate {
-  const r = redis as WithTake;
-  if (typeof r.icrosTakeTokens !== 'function')
-    r.defineCommand('icrosTakeTokens', { numberOfKeys: 1, lua: TAKE });
+/**
+ * The buckets of gateway `gateway`'s partners, under `prefix` (that of its queues), on the
+ * connection `connection()` returns (none before the driver starts: `take` rejects).
+ */
+export function sharedRate(connection: () => Redis | undefined, prefix: string, gateway: string): SharedRate {
   return {
     async take(partner, rate, want) {
       if (want < 1) return { granted: 0, waitMs: 0 };
+      const r = connection() as WithTake | undefined;
+      if (!r) throw new Error('not connected to Redis');
+      if (typeof r.icrosTakeTokens !== 'function')
+        r.defineCommand('icrosTakeTokens', { numberOfKeys: 1, lua: TAKE });
       const [granted, waitMs] = await r.icrosTakeTokens(rateKey(prefix, gateway, partner), rate, want);
       return { granted, waitMs };
     },

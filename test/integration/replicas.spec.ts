@@ -41,7 +41,7 @@ if (queueDrivers().includes('bullmq')) {
       const redis2 = new Redis(url, { maxRetriesPerRequest: 3 });
       try {
         // Gateway "XX": buckets of their own, apart from the processes' below.
-        const rate = sharedRate(redis, prefix, 'XX');
+        const rate = sharedRate(() => redis, prefix, 'XX');
         const first = await rate.take('DE', 5, 8);
         expect(first.granted, 'a full bucket holds one second').to.equal(5);
         expect(first.waitMs).to.be.within(150, 200);
@@ -50,7 +50,7 @@ if (queueDrivers().includes('bullmq')) {
         expect(none.waitMs).to.be.within(100, 200);
         expect((await rate.take('BE', 5, 2)).granted, 'each partner has its own bucket').to.equal(2);
         // Another process (another connection) takes from the same bucket.
-        const other = sharedRate(redis2, prefix, 'XX');
+        const other = sharedRate(() => redis2, prefix, 'XX');
         await sleep(450);
         const refilled = await other.take('DE', 5, 8);
         expect(refilled.granted, '450 ms (and the calls) at 5/s').to.be.within(2, 3);
