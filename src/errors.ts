@@ -88,6 +88,7 @@ export const ERRORS = {
     title: 'The case was received under handling code H2 or TLP:RED and cannot be forwarded onward',
   },
   CASE_WITHDRAWN: { status: 409, title: 'The case was withdrawn' },
+  CASE_CHANGED: { status: 409, title: 'The case kept changing while it was being forwarded' },
   WITHDRAW_NOT_ORIGIN: { status: 403, title: 'Only the gateway where a case originated can withdraw it' },
 
   // Sender side: why a delivery attempt failed (stored on the message, shown in GET /api/messages).

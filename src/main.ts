@@ -16,6 +16,7 @@ import { createPartnerServer, listen } from './inbound/server.js';
 import { log, setLogLevel } from './log.js';
 import { createMetrics } from './metrics.js';
 import { type BullmqQueueOptions, createBullmqQueue } from './outbound/bullmq.js';
+import { createCaseCache } from './outbound/case-cache.js';
 import { createEmbeddedQueue, type EmbeddedQueueOptions } from './outbound/embedded.js';
 import type { DeliveryQueue } from './outbound/queue.js';
 import { createReloader, type ReloadResult, type ReloadTrigger } from './reload.js';
@@ -68,6 +69,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     tx: createAuditWriter(db, () => ctx.now()),
     now: opts.now ?? (() => new Date()),
     metrics: createMetrics(config.country),
+    cases: createCaseCache(config.cases.cacheBytes),
   };
   // Gauges read at scrape time follow ctx, whose config changes on a reload.
   ctx.metrics.bind({ db, config: () => ctx.config, now: () => ctx.now() });

@@ -10,6 +10,7 @@ import { exportReport, nationalFormat, SHARED_FORMAT } from '../convert/registry
 import { parseUntrustedJson } from '../envelope/json.js';
 import { IcrosError } from '../errors.js';
 import { bodyOf, rawBody } from '../http/common.js';
+import type { CachedCase } from '../outbound/case-cache.js';
 import { forwardCase } from '../outbound/forward.js';
 import { effectiveHandling, type HandledCase } from '../outbound/handling.js';
 import type { DeliveryQueue } from '../outbound/queue.js';
@@ -51,9 +52,10 @@ export function casesRouter(ctx: GatewayContext, queue: DeliveryQueue): express.
 
   r.get('/:id', requireRole('analyst'), async (req, res) => {
     const id = uuidParam(req.params.id, 'CASE_NOT_FOUND');
-    const [row] = await ctx.db.query(sql('getCase'), [id]);
+    const [row] = await ctx.db.query<CachedCase>(sql('getCase'), [id]);
     if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${id}`);
     await audit(res, 'case.read', { case: id }, {});
+    ctx.cases.put(row); // read before a forward, often (outbound/case-cache.ts)
     res.json(row);
   });
 

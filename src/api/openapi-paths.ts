@@ -237,6 +237,7 @@ export function operationTable(): Record<string, Record<string, Operation>> {
           'CASE_NOT_FOUND',
           'CASE_ERASED',
           'CASE_WITHDRAWN',
+          'CASE_CHANGED',
           'FORWARD_PARTNER_UNKNOWN',
           'HANDLING_FORBIDS_FORWARD',
         ],

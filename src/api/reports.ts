@@ -72,14 +72,15 @@ async function storeLocalCase(
   format: string,
 ): Promise<'created' | 'unchanged'> {
   const digest = `sha256:${sha256Hex(canonicalJson(c))}`;
-  return ctx.tx(async (q) => {
+  const json = JSON.stringify(c);
+  const status = await ctx.tx(async (q) => {
     const inserted = await q.query(sql('insertCase'), [
       c.id,
       c.version,
       c.origin.country,
       null,
       null,
-      JSON.stringify(c),
+      json,
       digest,
       null,
     ]);
@@ -106,6 +107,14 @@ async function storeLocalCase(
       subject: { case: c.id },
       detail: { version: c.version, digest, format },
     });
-    return 'created';
+    return 'created' as const;
   });
+  // Committed: an analyst who forwards it next is spared the read (outbound/case-cache.ts).
+  if (status === 'created') {
+    ctx.cases.put(
+      { id: c.id, version: c.version, received_from: null, handling: null, doc: c, withdrawn_at: null },
+      json.length,
+    );
+  }
+  return status;
 }

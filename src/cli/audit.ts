@@ -28,6 +28,7 @@ import type { GatewayContext } from '../context.js';
 import { IcrosError } from '../errors.js';
 import { partnerRegistry } from '../inbound/identity.js';
 import { createMetrics } from '../metrics.js';
+import { createCaseCache } from '../outbound/case-cache.js';
 import { openDb } from '../store/db.js';
 import { sql } from '../store/sql.js';
 import { type ApiOptions, ApiProblem, apiJson, hasServer, resolveApi } from './api.js';
@@ -55,6 +56,7 @@ async function offline(configFile: string): Promise<GatewayContext & { close(): 
     tx: createAuditWriter(db, () => new Date()),
     now: () => new Date(),
     metrics: createMetrics(config.country),
+    cases: createCaseCache(0),
   };
   return { ...ctx, close: () => db.close() };
 }

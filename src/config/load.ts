@@ -80,6 +80,8 @@ export interface GatewayConfig {
   delivery: DeliveryPolicy & { pollIntervalMs: number; maintenanceIntervalMs: number };
   audit: { checkpointEvery: number; checkpointIntervalMs: number };
   retention: { intervalMs: number };
+  /** Cases kept in memory for forwards (outbound/case-cache.ts): at most this many bytes of JSON; 0 = none. */
+  cases: { cacheBytes: number };
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   /** `/readyz` fails when an own certificate expires within `minCertDays`. */
   readiness: { minCertDays: number };
@@ -207,6 +209,7 @@ export function buildConfig(doc: Record<string, unknown>, baseDir: string, sourc
     delivery: c.delivery,
     audit: c.audit,
     retention: c.retention,
+    cases: c.cases,
     logLevel: c.logLevel,
     readiness: c.readiness,
     shutdownTimeoutMs: c.shutdownTimeoutMs,

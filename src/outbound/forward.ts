@@ -8,9 +8,10 @@ import type { GatewayContext } from '../context.js';
 import { messageDigest } from '../envelope/digest.js';
 import { MESSAGE_TYP, signJws } from '../envelope/sign.js';
 import { IcrosError } from '../errors.js';
-import { type CaseV1, type EnvelopeV1, type Handling, validateEnvelope } from '../schema/validators.js';
+import { type EnvelopeV1, type Handling, validateEnvelope } from '../schema/validators.js';
 import { sql } from '../store/sql.js';
-import { assertForwardAllowed, assertNotRelaxed, type HandledCase } from './handling.js';
+import type { CachedCase } from './case-cache.js';
+import { assertForwardAllowed, assertNotRelaxed } from './handling.js';
 
 export interface ForwardRequest {
   caseId: string;
@@ -38,10 +39,38 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
       );
     }
   }
-  const [row] = await ctx.db.query<HandledCase & { doc: CaseV1; withdrawn_at: Date | null }>(sql('getCase'), [
-    req.caseId,
-  ]);
-  if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${req.caseId}`);
+  // A kept copy saves the read; if it is out of date, the insert says so (IC412) and the
+  // case is read again. Reading it again once is enough unless new versions keep arriving.
+  for (let attempt = 1; ; attempt++) {
+    const cached = attempt === 1 ? ctx.cases.get(req.caseId) : undefined;
+    const row = cached ?? (await readCase(ctx, req.caseId));
+    try {
+      return await signAndQueue(ctx, req, to, row);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'IC412') throw err;
+      ctx.cases.drop(req.caseId);
+      if (attempt === 3)
+        throw new IcrosError(
+          'CASE_CHANGED',
+          `case ${req.caseId} got a new version or was erased each time it was about to be forwarded`,
+        );
+    }
+  }
+}
+
+async function readCase(ctx: GatewayContext, caseId: string): Promise<CachedCase> {
+  const [row] = await ctx.db.query<CachedCase>(sql('getCase'), [caseId]);
+  if (!row) throw new IcrosError('CASE_NOT_FOUND', `no case ${caseId}`);
+  ctx.cases.put(row);
+  return row;
+}
+
+async function signAndQueue(
+  ctx: GatewayContext,
+  req: ForwardRequest,
+  to: string[],
+  row: CachedCase,
+): Promise<QueuedMessage[]> {
   if ((row.doc as { erased?: boolean }).erased) {
     throw new IcrosError('CASE_ERASED', `case ${req.caseId} was erased at the end of its retention period`);
   }
@@ -76,7 +105,8 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
   // The rows go in with those of the other writes of the audit writer's batch, under the chain
   // head lock, which also orders concurrent forwards of one case; with the events, one
   // statement and no transaction (migration 009). A withdrawal committed meanwhile makes the
-  // insert fail in the database (migration 008).
+  // insert fail in the database (migration 008), and so does a newer version or an erasure
+  // (migration 013, answered by the caller).
   await ctx.tx
     .append((q) => {
       for (const { envelope, jws, digest } of signed) {

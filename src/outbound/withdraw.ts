@@ -155,6 +155,7 @@ async function withdrawOnce(
       });
     }
   });
+  ctx.cases.drop(req.caseId); // a forward would be refused (migration 008); no need to sign it first
   return signed.map(({ envelope, digest }) => ({
     id: envelope.id,
     to: envelope.to,

@@ -31,6 +31,7 @@ export async function eraseExpired(ctx: GatewayContext, limit = 1000): Promise<n
       });
       erased++;
     });
+    ctx.cases.drop(c.id);
   }
   if (erased) log.info('case data past its retention date erased', { versions: erased });
   return erased;
