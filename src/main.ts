@@ -72,7 +72,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     cases: createCaseCache(config.cases.cacheBytes),
   };
   // Gauges read at scrape time follow ctx, whose config changes on a reload.
-  ctx.metrics.bind({ db, config: () => ctx.config, now: () => ctx.now() });
+  ctx.metrics.bind({ db, config: () => ctx.config, now: () => ctx.now(), cases: ctx.cases });
   const driver = opts.driver ?? (config.redis ? 'bullmq' : 'embedded');
   const queue = driver === 'bullmq' ? createBullmqQueue(ctx, opts) : createEmbeddedQueue(ctx, opts);
   const partnerServer = createPartnerServer(config, createPartnerApp(ctx));

@@ -17,6 +17,8 @@ export interface ScrapeSource {
   /** The current config: it changes when certificates are rotated (reload.ts). */
   config(): GatewayConfig;
   now(): Date;
+  /** The cases kept for forwards (outbound/case-cache.ts). */
+  cases: { readonly bytes: number };
 }
 
 export interface Metrics {
@@ -43,6 +45,11 @@ export interface Metrics {
   configReloads: Counter<'trigger' | 'result'>;
   /** TLS handshakes the partner listener refused, by the error's code (no client certificate, unknown CA, TLS 1.2, …). */
   tlsRefused: Counter<'reason'>;
+  /**
+   * Where a forward took its case from: `hit` (kept in memory), `miss` (read), `stale` (the
+   * copy it signed was out of date; read again).
+   */
+  caseCache: Counter<'result'>;
   /** Let the gauges computed at scrape time (messages, queue depth, audit head, certificate expiry) read. */
   bind(source: ScrapeSource): void;
 }
@@ -96,6 +103,12 @@ export function createMetrics(country: string): Metrics {
       name: 'icros_tls_handshakes_refused_total',
       help: 'TLS handshakes the partner listener refused, by the error code (e.g. ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE)',
       labelNames: ['reason'],
+      registers,
+    }),
+    caseCache: new Counter({
+      name: 'icros_case_cache_total',
+      help: 'Forwards by where their case came from: hit (kept in memory), miss (read), stale (out of date, read again)',
+      labelNames: ['result'],
       registers,
     }),
     configReloads: new Counter({
@@ -235,6 +248,16 @@ function scrapeGauges(registers: Registry[], source: () => ScrapeSource | undefi
           .reduce((sum, r) => sum + r.n, 0);
         this.set({ partner: p.country }, n);
       }
+    },
+  });
+
+  new Gauge({
+    name: 'icros_case_cache_bytes',
+    help: 'Bytes of JSON of the cases kept in memory for forwards (at most cases.cacheBytes)',
+    registers,
+    collect() {
+      const s = source();
+      if (s) this.set(s.cases.bytes);
     },
   });
 

@@ -67,4 +67,3 @@ export function createCaseCache(maxBytes: number): CaseCache {
     },
   };
 }
-

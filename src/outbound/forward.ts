@@ -43,11 +43,13 @@ export async function forwardCase(ctx: GatewayContext, req: ForwardRequest): Pro
   // case is read again. Reading it again once is enough unless new versions keep arriving.
   for (let attempt = 1; ; attempt++) {
     const cached = attempt === 1 ? ctx.cases.get(req.caseId) : undefined;
+    ctx.metrics.caseCache.inc({ result: cached ? 'hit' : 'miss' });
     const row = cached ?? (await readCase(ctx, req.caseId));
     try {
       return await signAndQueue(ctx, req, to, row);
     } catch (err) {
       if ((err as { code?: string }).code !== 'IC412') throw err;
+      ctx.metrics.caseCache.inc({ result: 'stale' });
       ctx.cases.drop(req.caseId);
       if (attempt === 3)
         throw new IcrosError(

@@ -75,9 +75,17 @@ for (const kind of dbKinds()) {
         [id],
       );
     }
+    /** icros_case_cache_total by result, and icros_case_cache_bytes, as a scrape gives them. */
+    async function cacheMetrics() {
+      const counts = (await ctx.metrics.caseCache.get()).values;
+      const by = (result: string) => counts.find((v) => v.labels.result === result)?.value ?? 0;
+      const gauge = await ctx.metrics.registry.getSingleMetric('icros_case_cache_bytes')!.get();
+      return { hit: by('hit'), miss: by('miss'), stale: by('stale'), bytes: gauge.values[0]!.value };
+    }
     const payloadOf = (jws: string) => JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString());
 
     it('forwards a case it just ingested in one statement, and one it just read for an analyst too', async () => {
+      const before = await cacheMetrics();
       const c = await ingest();
       statements = [];
       await forward(c.id);
@@ -100,6 +108,11 @@ for (const kind of dbKinds()) {
         statements.filter((s) => s === sql('getCase')),
         'a case the analyst just read is kept',
       ).to.have.length(0);
+      const now = await cacheMetrics();
+      expect([now.hit - before.hit, now.miss - before.miss, now.stale - before.stale]).to.deep.equal([
+        2, 1, 0,
+      ]);
+      expect(now.bytes).to.equal(ctx.cases.bytes).and.to.be.above(1000);
 
       // The kept document and the one read back from jsonb sign the same case bytes.
       const [a, b, third] = (await queued(c.id)).map((m) => payloadOf(m.jws).case);
@@ -110,7 +123,12 @@ for (const kind of dbKinds()) {
     it('signs the newer version another replica stored since, and audits one forward', async () => {
       const c = await ingest();
       await storeVersion(c.id, c.version + 1);
+      const before = await cacheMetrics();
       const [m] = await forward(c.id);
+      const now = await cacheMetrics();
+      expect([now.hit - before.hit, now.miss - before.miss, now.stale - before.stale]).to.deep.equal([
+        1, 1, 1,
+      ]);
       const rows = await queued(c.id);
       expect(rows.map((r) => r.case_version)).to.deep.equal([c.version + 1]);
       expect(payloadOf(rows[0]!.jws).case.version).to.equal(c.version + 1);
