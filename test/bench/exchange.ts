@@ -239,6 +239,11 @@ export async function benchExchange(
           value: round1(paced.loopDelayP99),
           unit: "ms (FR's event loop at half the max rate: how late a 1 ms timer ran)",
         },
+        {
+          name: `exchange.${label}.forward_append_p99`,
+          value: round1(percentile(paced.appendMs, 99)),
+          unit: "ms (at half the max rate: the forward's append, waiting for the audit writer's batch included)",
+        },
         ...(cpu0 && cpu1 ? cpuFigures(label, cpuMsPer(cpu0, cpu1, burst.done), kind, mode.driver) : []),
         ...(walBytes !== undefined
           ? [
@@ -363,6 +368,8 @@ interface Run {
   forwardMs: number[];
   /** FR's event loop (this process): how late a timer due every millisecond ran, p99 (ms). */
   loopDelayP99: number;
+  /** Of each forward, its append: waiting for the audit writer's batch, then its one statement. */
+  appendMs: number[];
 }
 
 /**
@@ -394,6 +401,12 @@ async function forwardAll(
   const progress = setInterval(() => say(`  … ${done}/${caseIds.length} delivered`), 5000);
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
+  const appendMs: number[] = [];
+  const append = fr.ctx.tx.append;
+  fr.ctx.tx.append = (fn) => {
+    const a0 = performance.now();
+    return append(fn).finally(() => appendMs.push(performance.now() - a0));
+  };
   const timeout = setTimeout(finish, 15 * 60_000);
   const t0 = performance.now();
   let next = 0;
@@ -417,6 +430,8 @@ async function forwardAll(
   );
   await allDone;
   loop.disable();
+  fr.ctx.tx.append = append;
+  appendMs.sort((a, b) => a - b);
   clearTimeout(timeout);
   clearInterval(progress);
   latencies.sort((a, b) => a - b);
@@ -427,6 +442,7 @@ async function forwardAll(
     latencies,
     forwardMs,
     loopDelayP99: loop.percentile(99) / 1e6,
+    appendMs,
   };
 }
 
