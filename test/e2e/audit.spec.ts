@@ -9,11 +9,15 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { icros, runCommand } from '../helpers/cli.js';
 import { admin, HANDLING, sampleCase, token } from '../helpers/clients.js';
+import { type ConformingProxy, conformingProxy } from '../helpers/conforming-proxy.js';
 import { type Federation, startFederation } from '../helpers/federation.js';
+import { warmConformance } from '../helpers/openapi.js';
 
 describe('e2e audit log: roles, API, export, verify (pglite)', function () {
   this.timeout(120_000);
   let fed: Federation;
+  /** FR's admin API behind a proxy that holds every exchange to the OpenAPI document. */
+  let proxy: ConformingProxy;
   let url: string;
   let caseId: string;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'icros-audit-'));
@@ -22,7 +26,9 @@ describe('e2e audit log: roles, API, export, verify (pglite)', function () {
 
   before(async () => {
     fed = await startFederation('pglite', ['FR', 'DE']);
-    url = fed.gateways.FR!.adminUrl;
+    warmConformance();
+    proxy = await conformingProxy(fed.gateways.FR!.adminUrl);
+    url = proxy.url;
     for (let i = 0; i < 5; i++) {
       const c = sampleCase();
       caseId = c.id;
@@ -31,7 +37,13 @@ describe('e2e audit log: roles, API, export, verify (pglite)', function () {
       await admin(url, analyst(), 'POST', `/api/cases/${c.id}/forward`, { to: ['DE'], handling: HANDLING });
     }
   });
-  after(async () => fed?.stop());
+  after(async () => {
+    await proxy?.close();
+    await fed?.stop();
+  });
+  afterEach(() => {
+    expect(proxy.violations, 'exchanges off the OpenAPI document').to.deep.equal([]);
+  });
 
   it('roles: an analyst cannot read the log; an auditor cannot read cases or change anything', async () => {
     for (const p of ['/api/audit', '/api/audit/export', '/api/audit/verify', '/api/audit/checkpoints']) {

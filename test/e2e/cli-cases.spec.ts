@@ -9,11 +9,15 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { icros } from '../helpers/cli.js';
 import { admin, sampleCase, token } from '../helpers/clients.js';
+import { type ConformingProxy, conformingProxy } from '../helpers/conforming-proxy.js';
 import { type Federation, freePort, startFederation } from '../helpers/federation.js';
+import { warmConformance } from '../helpers/openapi.js';
 
 describe('e2e icros forward / withdraw / cases (pglite)', function () {
   this.timeout(120_000);
   let fed: Federation;
+  /** FR's admin API behind a proxy that holds every exchange to the OpenAPI document. */
+  let proxy: ConformingProxy;
   let url: string;
   let tok: string;
   let home: string;
@@ -31,11 +35,20 @@ describe('e2e icros forward / withdraw / cases (pglite)', function () {
 
   before(async () => {
     fed = await startFederation('pglite', ['FR', 'DE']);
-    url = fed.gateways.FR!.adminUrl;
+    warmConformance();
+    proxy = await conformingProxy(fed.gateways.FR!.adminUrl);
+    url = proxy.url;
     tok = token(fed.pki, 'FR');
     home = mkdtempSync(path.join(os.tmpdir(), 'icros-cli-home-'));
   });
-  after(async () => fed?.stop());
+  after(async () => {
+    await proxy?.close();
+    await fed?.stop();
+  });
+  // Each request the test's CLI runs made, and each answer they got, as the document says.
+  afterEach(() => {
+    expect(proxy.violations, 'exchanges off the OpenAPI document').to.deep.equal([]);
+  });
 
   it('forward: 0 and one queued message per partner; 1 with the API code; 2 on usage', async () => {
     const id = await ingest();

@@ -10,6 +10,7 @@ import { expect } from 'chai';
 import { type Gateway, startGateway } from '../../src/main.js';
 import { icros } from '../helpers/cli.js';
 import { admin, HANDLING, sampleCase, token } from '../helpers/clients.js';
+import { conformingProxy } from '../helpers/conforming-proxy.js';
 import { testDb } from '../helpers/db.js';
 import { type FakeState, fakeDe } from '../helpers/fake-partner.js';
 import { freePort, testConfig, testPki } from '../helpers/federation.js';
@@ -206,7 +207,9 @@ describe('e2e delivery: circuit breaker, dead letters, redrive, expiry (pglite)'
       () => message(id),
       (m) => m.state === 'dead',
     );
-    const env = { ICROS_SERVER: fr.adminUrl, ICROS_TOKEN: t() };
+    // The CLI talks to FR through a proxy that holds each exchange to the OpenAPI document.
+    const proxy = await conformingProxy(fr.adminUrl);
+    const env = { ICROS_SERVER: proxy.url, ICROS_TOKEN: t() };
     const list = await icros(['messages', 'list', '--state', 'dead', '--partner', 'DE', '--json'], env);
     expect(list.status, list.stderr).to.equal(0);
     expect(JSON.parse(list.stdout).messages.map((m: { id: string }) => m.id)).to.include(id);
@@ -227,6 +230,8 @@ describe('e2e delivery: circuit breaker, dead letters, redrive, expiry (pglite)'
     expect(all.stdout).to.match(/^\d+ dead message\(s\) queued again for DE/);
     expect((await icros(['messages', 'redrive', '--state', 'queued'], env)).status).to.equal(2);
     expect((await icros(['messages', 'redrive', id, '--state', 'dead'], env)).status).to.equal(2);
+    await proxy.close();
+    expect(proxy.violations, 'exchanges off the OpenAPI document').to.deep.equal([]);
   });
 
   /** A message that DE keeps refusing with 503: it waits as `retrying`. */

@@ -9,7 +9,9 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { icros } from '../helpers/cli.js';
 import { token } from '../helpers/clients.js';
+import { type ConformingProxy, conformingProxy } from '../helpers/conforming-proxy.js';
 import { type Federation, startFederation } from '../helpers/federation.js';
+import { warmConformance } from '../helpers/openapi.js';
 
 const columns = (
   JSON.parse(readFileSync('schemas/national/fr-pharos-csv/format.json', 'utf8')) as {
@@ -38,15 +40,26 @@ function spreadsheet(n: number, bad: number[]): string {
 describe('e2e icros ingest (pglite)', function () {
   this.timeout(180_000);
   let fed: Federation;
+  /** FR's admin API behind a proxy that holds every exchange to the OpenAPI document. */
+  let proxy: ConformingProxy;
   let url: string;
   let tok: string;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'icros-ingest-'));
   before(async () => {
     fed = await startFederation('pglite', ['FR', 'DE'], { FR: { noWorker: true } });
-    url = fed.gateways.FR!.adminUrl;
+    warmConformance();
+    proxy = await conformingProxy(fed.gateways.FR!.adminUrl);
+    url = proxy.url;
     tok = token(fed.pki, 'FR');
   });
-  after(async () => fed?.stop());
+  after(async () => {
+    await proxy?.close();
+    await fed?.stop();
+  });
+  // Each request the test's CLI runs made, and each answer they got, as the document says.
+  afterEach(() => {
+    expect(proxy.violations, 'exchanges off the OpenAPI document').to.deep.equal([]);
+  });
 
   const countCases = async () =>
     Number((await fed.gateways.FR!.ctx.db.query<{ n: string }>('SELECT count(*) AS n FROM cases'))[0]!.n);

@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { type Gateway, startGateway } from '../../src/main.js';
 import { icros } from '../helpers/cli.js';
 import { admin, token } from '../helpers/clients.js';
+import { conformingProxy } from '../helpers/conforming-proxy.js';
 import { freePort, testPki } from '../helpers/federation.js';
 
 /** The CLI with no server, token or database from the environment of the test run. */
@@ -64,7 +65,9 @@ describe('e2e icros users (pglite)', function () {
 
   it('through the API with that admin: add --json, list, revoke; the revoked token is refused', async () => {
     gateway = await startGateway(loadConfig(file, {}, {}), { noWorker: true });
-    const server = gateway.adminUrl;
+    // The CLI talks to it through a proxy that holds each exchange to the OpenAPI document.
+    const proxy = await conformingProxy(gateway.adminUrl);
+    const server = proxy.url;
     const added = await run([
       'users',
       'add',
@@ -129,6 +132,8 @@ describe('e2e icros users (pglite)', function () {
       { kind: 'user', id: `operator:${os.userInfo().username}@${os.hostname()}` },
       { kind: 'user', id: 'boss' },
     ]);
+    await proxy.close();
+    expect(proxy.violations, 'exchanges off the OpenAPI document').to.deep.equal([]);
     await gateway.stop();
     gateway = undefined;
   });
