@@ -80,7 +80,7 @@ export interface GatewayConfig {
   delivery: DeliveryPolicy & { pollIntervalMs: number; maintenanceIntervalMs: number };
   audit: { checkpointEvery: number; checkpointIntervalMs: number };
   retention: { intervalMs: number };
-  /** Cases kept in memory for forwards (outbound/case-cache.ts): at most this many bytes of JSON; 0 = none. */
+  /** Cases kept in memory for forwards (outbound/case-cache.ts, 10 minutes each): at most this many bytes of JSON; 0 = none. */
   cases: { cacheBytes: number };
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   /** `/readyz` fails when an own certificate expires within `minCertDays`. */

@@ -8,8 +8,9 @@
  * transfer of a version that is no longer the latest or was erased (migration 013, IC412)
  * or of a withdrawn case (migration 008, IC409), and the forward then reads the case again.
  *
- * Least recently used entries go first, once the documents held exceed `maxBytes` (their JSON
- * length). A row is kept as given, not copied: nothing changes a case row once read or stored.
+ * A case is kept for at most `KEEP_MS` (10 minutes) from when it was ingested or read, and the
+ * oldest go first once the documents held exceed `maxBytes` (their JSON length). A row is kept
+ * as given, not copied: nothing changes a case row once read or stored.
  * A forward signs the canonical JSON of the case (RFC 8785), so a kept document and one read
  * back from jsonb give the same bytes.
  */
@@ -30,22 +31,38 @@ export interface CaseCache {
   readonly bytes: number;
 }
 
-export function createCaseCache(maxBytes: number): CaseCache {
-  const entries = new Map<string, { row: CachedCase; bytes: number }>();
+/** How long a case is kept: an analyst forwards soon after ingesting or opening it. */
+export const KEEP_MS = 10 * 60_000;
+
+export function createCaseCache(maxBytes: number, keepMs = KEEP_MS, now = Date.now): CaseCache {
+  // In the order they were kept, so the oldest are at the front, first to go.
+  const entries = new Map<string, { row: CachedCase; bytes: number; at: number }>();
   let held = 0;
+  let sweeper: NodeJS.Timeout | undefined;
   const drop = (id: string) => {
     const e = entries.get(id);
     if (!e) return;
     entries.delete(id);
     held -= e.bytes;
   };
+  /** Drop what was kept longer than `keepMs`; stop sweeping once nothing is kept. */
+  const sweep = () => {
+    for (const [id, e] of entries) {
+      if (now() - e.at <= keepMs) break;
+      drop(id);
+    }
+    if (entries.size === 0 && sweeper) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+  };
   return {
     get(id) {
       const e = entries.get(id);
       if (!e) return undefined;
-      entries.delete(id); // to the back: most recently used
-      entries.set(id, e);
-      return e.row;
+      if (now() - e.at <= keepMs) return e.row;
+      drop(id);
+      return undefined;
     },
     put(row, bytes) {
       if (maxBytes === 0) return;
@@ -54,12 +71,16 @@ export function createCaseCache(maxBytes: number): CaseCache {
       const kept = entries.get(row.id);
       if (kept && kept.row.version > row.version) return;
       drop(row.id);
-      entries.set(row.id, { row, bytes });
+      entries.set(row.id, { row, bytes, at: now() });
       held += bytes;
       for (const [id] of entries) {
         if (held <= maxBytes) break;
         drop(id);
       }
+      sweep();
+      // Even when nothing else happens, a kept case leaves memory within about keepMs (an
+      // erasure elsewhere must not linger here).
+      sweeper ??= setInterval(sweep, Math.min(keepMs, 60_000)).unref();
     },
     drop,
     get bytes() {

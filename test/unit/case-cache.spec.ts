@@ -1,6 +1,6 @@
-/** The cases a gateway keeps for forwards: by bytes, least recently used first, latest version kept. */
+/** The cases a gateway keeps for forwards: for a while, within a byte bound, the latest version. */
 import { expect } from 'chai';
-import { type CachedCase, createCaseCache } from '../../src/outbound/case-cache.js';
+import { type CachedCase, createCaseCache, KEEP_MS } from '../../src/outbound/case-cache.js';
 import type { CaseV1 } from '../../src/schema/validators.js';
 
 const row = (id: string, version = 1): CachedCase => ({
@@ -11,26 +11,44 @@ const row = (id: string, version = 1): CachedCase => ({
   doc: { id, version } as unknown as CaseV1,
   withdrawn_at: null,
 });
+const ids = (cache: ReturnType<typeof createCaseCache>, all: string[]) => all.map((id) => cache.get(id)?.id);
 
 describe('case cache', () => {
-  it('evicts the least recently used cases once the bytes held exceed the bound', () => {
+  it('lets the oldest cases go once the bytes held exceed the bound', () => {
     const cache = createCaseCache(300);
     cache.put(row('a'), 100);
     cache.put(row('b'), 100);
     cache.put(row('c'), 100);
-    expect(cache.get('a')?.id).to.equal('a'); // a is now the most recently used
     cache.put(row('d'), 100);
-    expect(cache.get('b')).to.equal(undefined);
-    expect(['a', 'c', 'd'].map((id) => cache.get(id)?.id)).to.deep.equal(['a', 'c', 'd']);
+    expect(ids(cache, ['a', 'b', 'c', 'd'])).to.deep.equal([undefined, 'b', 'c', 'd']);
     expect(cache.bytes).to.equal(300);
-    cache.put(row('e'), 250); // makes room for itself: a, c and d go
-    expect(['a', 'c', 'd', 'e'].map((id) => cache.get(id)?.id)).to.deep.equal([
-      undefined,
-      undefined,
-      undefined,
-      'e',
-    ]);
+    cache.put(row('e'), 250); // makes room for itself: b, c and d go
+    expect(ids(cache, ['b', 'c', 'd', 'e'])).to.deep.equal([undefined, undefined, undefined, 'e']);
     expect(cache.bytes).to.equal(250);
+  });
+
+  it('keeps a case for KEEP_MS from when it was kept, then lets it go', () => {
+    let t = 0;
+    const cache = createCaseCache(1000, KEEP_MS, () => t);
+    cache.put(row('a'), 10);
+    t = KEEP_MS / 2;
+    cache.put(row('b'), 10);
+    t = KEEP_MS;
+    expect(ids(cache, ['a', 'b'])).to.deep.equal(['a', 'b']);
+    t = KEEP_MS + 1;
+    expect(cache.get('a')).to.equal(undefined);
+    expect(cache.bytes).to.equal(10);
+    t = KEEP_MS * 2;
+    cache.put(row('c'), 10); // a put also lets the expired ones go: b
+    expect(cache.bytes).to.equal(10);
+    expect(ids(cache, ['b', 'c'])).to.deep.equal([undefined, 'c']);
+  });
+
+  it('lets expired cases go on its own when nothing else happens', async () => {
+    const cache = createCaseCache(1000, 20);
+    cache.put(row('a'), 10);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(cache.bytes).to.equal(0);
   });
 
   it('keeps the latest version of a case, whatever order they come in', () => {
