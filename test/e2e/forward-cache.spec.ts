@@ -82,6 +82,11 @@ for (const kind of dbKinds()) {
       const gauge = await ctx.metrics.registry.getSingleMetric('icros_case_cache_bytes')!.get();
       return { hit: by('hit'), miss: by('miss'), stale: by('stale'), bytes: gauge.values[0]!.value };
     }
+    /** [hit, miss, stale] counted between two readings of cacheMetrics(). */
+    const since = (a: CacheCounts, b: CacheCounts) => [b.hit - a.hit, b.miss - a.miss, b.stale - a.stale];
+    type CacheCounts = Awaited<ReturnType<typeof cacheMetrics>>;
+    /** The case reads among the statements since `statements` was last emptied. */
+    const reads = () => statements.filter((s) => s === sql('getCase'));
     const payloadOf = (jws: string) => JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString());
 
     it('forwards a case it just ingested in one statement, and one it just read for an analyst too', async () => {
@@ -95,23 +100,15 @@ for (const kind of dbKinds()) {
       ctx.cases.drop(c.id);
       statements = [];
       await forward(c.id);
-      expect(
-        statements.filter((s) => s === sql('getCase')),
-        'a case not kept is read',
-      ).to.have.length(1);
+      expect(reads(), 'a case not kept is read').to.have.length(1);
 
       ctx.cases.drop(c.id);
       expect((await call('GET', `/api/cases/${c.id}`)).status).to.equal(200);
       statements = [];
       await forward(c.id);
-      expect(
-        statements.filter((s) => s === sql('getCase')),
-        'a case the analyst just read is kept',
-      ).to.have.length(0);
+      expect(reads(), 'a case the analyst just read is kept').to.have.length(0);
       const now = await cacheMetrics();
-      expect([now.hit - before.hit, now.miss - before.miss, now.stale - before.stale]).to.deep.equal([
-        2, 1, 0,
-      ]);
+      expect(since(before, now)).to.deep.equal([2, 1, 0]);
       expect(now.bytes).to.equal(ctx.cases.bytes).and.to.be.above(1000);
 
       // The kept document and the one read back from jsonb sign the same case bytes.
@@ -126,9 +123,7 @@ for (const kind of dbKinds()) {
       const before = await cacheMetrics();
       const [m] = await forward(c.id);
       const now = await cacheMetrics();
-      expect([now.hit - before.hit, now.miss - before.miss, now.stale - before.stale]).to.deep.equal([
-        1, 1, 1,
-      ]);
+      expect(since(before, now)).to.deep.equal([1, 1, 1]);
       const rows = await queued(c.id);
       expect(rows.map((r) => r.case_version)).to.deep.equal([c.version + 1]);
       expect(payloadOf(rows[0]!.jws).case.version).to.equal(c.version + 1);
